@@ -1,0 +1,1 @@
+"""vmassist: virtualization-assist hardware blocks, their golden models and testbenches."""
