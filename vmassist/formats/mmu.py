@@ -6,11 +6,10 @@ with MAXPHYADDR = :data:`PA_BITS`. Shadow entries are x86 entries whose software
 a back-pointer to the guest PTE they were derived from (see :class:`ShadowPTE`).
 """
 
-from __future__ import annotations
 
 import enum
 
-from amaranth.lib import data
+from amaranth.lib import data  # no "from __future__ import annotations": Struct reads real annotations
 
 from .csr import Access, Field, Register, RegisterMap
 

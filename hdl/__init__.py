@@ -1,0 +1,1 @@
+"""Synthesizable Amaranth components (no knowledge of models/ or tb/)."""
