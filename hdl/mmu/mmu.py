@@ -4,6 +4,8 @@ The behaviour is specified in ``docs/mmu.md``; the functional model ``models/vmm
 implements the same contract.
 """
 
+from types import SimpleNamespace
+
 from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -246,7 +248,7 @@ class MMU(wiring.Component):
                      pwc.q_gpn.eq(xgpa[12:])]
 
         hit_e = tlb.hit_entry
-        with m.FSM(name="mmu"):
+        with m.FSM(name="mmu") as fsm:
             with m.State("IDLE"):
                 m.d.comb += [self.req.ready.eq(1), tlb.lk_valid.eq(self.req.valid)]
                 with m.If(self.req.valid):
@@ -499,4 +501,9 @@ class MMU(wiring.Component):
                     m.next = "IDLE"
 
         m.d.comb += flushed_add.eq(Mux(fl_stb | tlb.pte_inv, tlb.flushed, 0))
+
+        # Internal signals for formal harnesses (hdl/mmu/formal.py); no effect on the design.
+        self.probe = SimpleNamespace(
+            fsm=fsm, reads=r_reads, mode=mode, busy=busy, kill_refill=kill_refill,
+            flush_stb=fl_stb, fill=tlb.fill, fill_entry=tlb.fill_entry, gva=gva, vpid=vpid)
         return m

@@ -113,6 +113,7 @@ class Tlb(wiring.Component):
         n = self._entries
         ents = [Signal(TlbEntry, name=f"entry{i}") for i in range(n)]
         tree = [Signal(name=f"plru{k}") for k in range(n)]  # tree[0] unused
+        self.probe_entries = ents  # for formal harnesses (hdl/mmu/formal.py)
 
         # Lookup: compare all, pick the lowest match, register the answer.
         match = Signal(n)

@@ -1,0 +1,1 @@
+"""Testbench infrastructure shared by every system."""

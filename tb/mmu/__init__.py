@@ -1,0 +1,1 @@
+"""MMU testbench: AXI RAM with random latency, request driver, response monitor, VMM port."""
