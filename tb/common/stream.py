@@ -56,7 +56,7 @@ class StreamDriver:
             self._valid.value = 1
             while True:
                 await RisingEdge(self._clock)
-                if self._ready.value:
+                if self._ready.value == 1:
                     break
             self._valid.value = 0
             done.set()
@@ -81,5 +81,5 @@ class StreamMonitor:
             ready = not next(self.pauses)
             self._ready.value = int(ready)
             await RisingEdge(self._clock)
-            if ready and self._valid.value:
+            if ready and self._valid.value == 1:
                 self.queue.put_nowait(self._payload.value.to_unsigned())

@@ -8,7 +8,7 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge, Timer
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiLiteRam
 
 from models.vmm.port import Response
@@ -67,6 +67,15 @@ class MmuTB:
     p_pause : float
         Probability of a pause cycle on each AXI channel and on both streams (0 disables).
     """
+
+    @classmethod
+    async def create(cls, dut, *, seed: int, p_pause: float = 0.3) -> MmuTB:
+        """Hold reset, let it settle, then attach the agents (they sample reset when built)."""
+        dut.rst.value = 1
+        await Timer(1, unit="ns")
+        tb = cls(dut, seed=seed, p_pause=p_pause)
+        await tb.reset()
+        return tb
 
     def __init__(self, dut, *, seed: int, p_pause: float = 0.3):
         self.dut = dut

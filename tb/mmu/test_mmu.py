@@ -50,7 +50,7 @@ def _compare(log, tag: str, hw, model) -> None:
 async def random_scenarios(dut):
     """Seeded random scenarios: both stages' page sizes, faults, switches, PTE writes, INVLPG."""
     seed = _seed()
-    tb = MmuTB(dut, seed=seed)
+    tb = await MmuTB.create(dut, seed=seed)
     for n in range(N_SCENARIOS):
         sseed = seed * 1000 + n
         tb.log.info("scenario seed %d (replay: COCOTB_RANDOM_SEED=%d)", sseed, seed)
@@ -68,7 +68,7 @@ async def invlpg_races_refill(dut):
     next access walks again and sees the new mapping."""
     seed = _seed()
     rng = random.Random(seed)
-    tb = MmuTB(dut, seed=seed, p_pause=0.6)
+    tb = await MmuTB.create(dut, seed=seed, p_pause=0.6)
     for trial in range(12):
         scenario = random_scenario(seed * 100 + trial, n_ops=0)
         tb.port.mem.clear()
@@ -102,7 +102,7 @@ async def pte_write_races_walk(dut):
     translation."""
     seed = _seed()
     rng = random.Random(seed)
-    tb = MmuTB(dut, seed=seed, p_pause=0.4)
+    tb = await MmuTB.create(dut, seed=seed, p_pause=0.4)
     for trial in range(12):
         scenario = random_scenario(seed * 100 + trial, n_ops=0)
         tb.port.mem.clear()
