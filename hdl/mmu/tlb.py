@@ -31,9 +31,10 @@ class TlbEntry(data.Struct):
 
 
 def size_mask(size, bits: int):
-    """Low page-number bits a page of ``size`` covers (0, 511 or 2**18-1), as a ``bits``-wide value."""
-    return Mux(size == PageSize.SIZE_1G, (1 << 18) - 1,
-               Mux(size == PageSize.SIZE_2M, (1 << 9) - 1, 0))[:bits]
+    """Low page-number bits a page of ``size`` covers, as a ``bits``-wide value (so that ``~``
+    of it keeps every high bit)."""
+    return Mux(size == PageSize.SIZE_1G, Const((1 << 18) - 1, bits),
+               Mux(size == PageSize.SIZE_2M, Const((1 << 9) - 1, bits), Const(0, bits)))
 
 
 def plru_victim(tree, n: int):
@@ -42,7 +43,7 @@ def plru_victim(tree, n: int):
     node = Const(1, depth + 1)
     for _ in range(depth):
         node = Cat(Array(tree)[node], node)[:depth + 1]  # node = 2*node + bit
-    return (node - n)[:depth]
+    return node[:depth]  # node is in [n, 2n): its low bits are the entry index
 
 
 def plru_touch(m, domain, tree, n: int, idx):
