@@ -9,13 +9,16 @@ so they work the same whether or not they were started from ``make``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
 __all__ = [
     "SIMULATORS",
+    "THIRD_PARTY_DEPRECATED",
     "seed_from_env",
+    "strict_pythonwarnings",
     "tool_env",
     "use_project_tools",
     "venv_bin",
@@ -64,3 +67,38 @@ def seed_from_env() -> int | None:
     """``COCOTB_RANDOM_SEED`` (as ``make sim SEED=N`` exports), or None when unset or empty."""
     value = os.environ.get("COCOTB_RANDOM_SEED", "").strip()
     return int(value, 0) if value else None
+
+
+#: Packages that still call cocotb 1.x APIs which cocotb 2 deprecates; their DeprecationWarnings
+#: are the only ones tolerated (pyproject.toml's pytest filterwarnings says the same).
+THIRD_PARTY_DEPRECATED = ("cocotbext.axi", "cocotb_bus")
+
+
+def strict_pythonwarnings() -> str:
+    """A ``PYTHONWARNINGS`` value: every warning an error, except DeprecationWarnings raised in
+    :data:`THIRD_PARTY_DEPRECATED`.
+
+    The variable reaches the simulators' embedded Python, where pytest's filters do not. Its module
+    field must name a module exactly (no patterns), so every module of those packages is listed;
+    they are found on disk, not imported (cocotb_bus cannot be imported outside a simulator).
+    """
+    entries = ["error"]
+    for package in THIRD_PARTY_DEPRECATED:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        modules = set()
+        for location in spec.submodule_search_locations:
+            for path in Path(location).rglob("*.py"):
+                parts = path.relative_to(location).with_suffix("").parts
+                if parts[-1] == "__init__":
+                    parts = parts[:-1]
+                modules.add(".".join((package, *parts)))
+        entries += [f"ignore::DeprecationWarning:{m}" for m in sorted(modules)]
+    return ",".join(entries)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["pythonwarnings"]:
+        sys.exit("usage: python -m vmassist.toolchain pythonwarnings")
+    print(strict_pythonwarnings())
