@@ -968,3 +968,26 @@ def test_window_mapping() -> None:
     t = b.vmm.reference(WINDOW_GVA + (pte_gpa - GPT_GPA_BASE), W, False)
     assert t.ok and t.hpa == b.vmm.pte_hpa(PAGES[0].gva) and t.size == M2 and not t.x
     assert b.vmm.reference(WINDOW_GVA, R, True).fault == Fault.GUEST_PF
+
+
+def test_testbench_helpers() -> None:
+    """The helpers the cocotb race tests use: pte_store, backdoor_remap, handle_wp."""
+    import random
+
+    b = Bench(PAGES, PAGES_EPT)
+    gva, new_gpa = b.vmm.mappable_page(random.Random(1))
+    assert any(p.gva == gva for p in PAGES) and new_gpa != b.vmm.reference(gva, R, False).gpa
+    pte_gva, new = b.vmm.pte_store(gva, gpa=new_gpa)
+    assert b.vmm.reference(pte_gva, W, False).hpa == b.vmm.pte_hpa(gva)
+    assert X86["pfn"].get(new) == new_gpa >> 12
+    b.access(gva)  # cache it: the PTE store will fault
+    resp = b.hw(pte_gva, W, data=new)
+    assert resp.fault == Fault.WP and resp.flushed == 1
+    run(b.vmm.handle_wp(pte_gva, resp, new))
+    assert b.mmu.mem.read64(b.vmm.pte_hpa(gva)) == new
+    assert b.access(gva)["hpa"] == HPA_BASE + new_gpa
+    b.vmm.backdoor_remap(gva, 0x1000)
+    b.mmu.write_csr("FLUSH", MMU_CSR["FLUSH"].pack(op=FlushOp.VPID, vpid=5))
+    assert b.access(gva + 8)["hpa"] == HPA_BASE + 0x1008
+    with pytest.raises(ValueError):
+        b.vmm.pte_store(gva, gpa=0x1001)
