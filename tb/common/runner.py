@@ -60,6 +60,10 @@ def run_cocotb(
 
     runner = get_runner(sim)
     build_args: list[str] = []
+    if sim == "icarus":
+        # Amaranth's Verilog wakes every `always @*` at time 0 through a register initialiser;
+        # Icarus honours that only under Verilog-2005 rules (cocotb passes -g2012 first).
+        build_args = ["-g2005"]
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-O2", "--x-assign", "fast", "--x-initial", "fast"]
         if waves:

@@ -72,6 +72,11 @@ class MmuTB:
     async def create(cls, dut, *, seed: int, p_pause: float = 0.3) -> MmuTB:
         """Hold reset, let it settle, then attach the agents (they sample reset when built)."""
         dut.rst.value = 1
+        # Every handshake input starts at 0, so no agent ever samples an X-derived output.
+        for name in ("csr__awvalid", "csr__wvalid", "csr__bready", "csr__arvalid", "csr__rready",
+                     "mem__awready", "mem__wready", "mem__bvalid", "mem__arready", "mem__rvalid",
+                     "req__valid", "resp__ready"):
+            getattr(dut, name).value = 0
         await Timer(1, unit="ns")
         tb = cls(dut, seed=seed, p_pause=p_pause)
         await tb.reset()
@@ -81,6 +86,8 @@ class MmuTB:
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb.mmu")
         self.rng = random.Random(seed)
+        for bus in ("csr", "mem"):   # cocotbext-axi is chatty at INFO
+            logging.getLogger(f"cocotb.{dut._name}.{bus}").setLevel(logging.WARNING)
         Clock(dut.clk, CLOCK_NS, unit="ns").start()
         self.csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"),
                                  dut.clk, dut.rst)

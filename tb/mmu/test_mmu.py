@@ -75,6 +75,7 @@ async def invlpg_races_refill(dut):
         await tb.reset()
         vmm = VMM(tb.port)
         await vmm.setup(scenario)
+        await vmm.switch("ept")                # raw hardware answers are architectural in EPT mode
         page = vmm.mappable_page(rng)          # a present 4K guest page over any EPT page
         if page is None:
             continue
@@ -109,6 +110,7 @@ async def pte_write_races_walk(dut):
         await tb.reset()
         vmm = VMM(tb.port)
         await vmm.setup(scenario)
+        await vmm.switch("ept")
         page = vmm.mappable_page(rng)
         if page is None:
             continue
