@@ -43,6 +43,13 @@ def test_bmc_mode(tmp_path):
     assert bad.status == "FAIL"
 
 
+def test_timeout_is_a_failure(tmp_path):
+    # 400 cycles of a 10-bit counter take far longer than a second to check.
+    result = prove("slow", WrapCounter(1000), depth=400, mode="bmc", timeout=1, build_dir=tmp_path)
+    assert result.status == "TIMEOUT"
+    assert not result.passed
+
+
 def test_fragment_with_explicit_ports(tmp_path):
     design = WrapCounter(7)
     fragment = Fragment.get(design, None)

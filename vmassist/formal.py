@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import re
 import shutil
@@ -69,18 +70,30 @@ class Proof:
         k for k-induction (``mode="prove"``), or the number of cycles checked (``"bmc"``).
     mode : str
         ``"prove"`` (unbounded, k-induction) or ``"bmc"`` (bounded).
+    timeout : float, optional
+        Seconds before sby gives up and the proof is reported as ``TIMEOUT``.
     """
 
     name: str
     build: Callable[[], Any]
     depth: int
     mode: str = "prove"
+    timeout: float | None = None
 
-    def run(self, build_dir: Path = BUILD_DIR) -> ProofResult:
+    def prepare(self, build_dir: str | os.PathLike[str] = BUILD_DIR) -> _Prepared:
         design, ports = _split(self.build())
-        return prove(
-            self.name, design, depth=self.depth, mode=self.mode, ports=ports, build_dir=build_dir
+        return prepare(
+            self.name,
+            design,
+            depth=self.depth,
+            mode=self.mode,
+            ports=ports,
+            build_dir=build_dir,
+            timeout=self.timeout,
         )
+
+    def run(self, build_dir: str | os.PathLike[str] = BUILD_DIR) -> ProofResult:
+        return run_prepared(self.prepare(build_dir))
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,7 @@ def prepare(
 mode {mode}
 depth {depth}
 multiclock {"on" if multiclock else "off"}
+{f"timeout {math.ceil(timeout)}" if timeout is not None else ""}
 
 [engines]
 smtbmc yices
@@ -182,6 +196,17 @@ _DONE = re.compile(r"DONE \((\w+), rc=(\d+)\)")
 _FAILED = re.compile(r"summary:\s+(failed (?:assertion|assumption|cover).*)")
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    # SIGTERM, not SIGKILL: sby then kills its solvers' process groups, which a killed sby would
+    # leave running.
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def run_prepared(prep: _Prepared) -> ProofResult:
     """Run sby on a design written by :func:`prepare`."""
     env = tool_env()
@@ -199,36 +224,40 @@ def run_prepared(prep: _Prepared) -> ProofResult:
         str(prep.sby_file),
     ]
     start = time.monotonic()
+    log = prep.workdir / "sby.log"
     try:
-        proc = subprocess.run(
-            cmd,
-            cwd=prep.workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=prep.timeout,
-            check=False,
-        )
-        output = proc.stdout
-    except subprocess.TimeoutExpired as exc:
-        output = exc.stdout or ""
-        if isinstance(output, bytes):
-            output = output.decode(errors="replace")
-        status, detail = "TIMEOUT", f"no verdict after {prep.timeout} s"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=prep.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+            timed_out = False
+            try:
+                # sby enforces `timeout` itself; this is only a backstop.
+                proc.wait(None if prep.timeout is None else prep.timeout + 60)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _stop(proc)
+            except BaseException:
+                _stop(proc)
+                raise
     except FileNotFoundError:
-        output = ""
         status, detail = "ERROR", "yowasp-sby is not installed (run 'make setup')"
     else:
+        output = log.read_text(errors="replace")
         done = _DONE.findall(output)
-        status = done[-1][0] if done else "ERROR"
+        status = done[-1][0] if done else ("TIMEOUT" if timed_out else "ERROR")
         detail = "\n".join(_FAILED.findall(output))
         if status == "ERROR" and not detail:
             errors = [ln for ln in output.splitlines() if "ERROR" in ln or "Error" in ln]
             detail = "\n".join(errors[-5:]) or f"yowasp-sby exited with {proc.returncode}"
+        if status == "TIMEOUT" and not detail:
+            detail = f"no verdict within {prep.timeout} s"
     seconds = time.monotonic() - start
-    (prep.workdir / "sby.log").write_text(output)
     return ProofResult(prep.name, prep.mode, prep.depth, status, seconds, prep.workdir, detail)
 
 
@@ -343,14 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("no proofs selected", file=sys.stderr)
         return 1
 
-    prepared = []
-    for p in proofs:
-        design, ports = _split(p.build())
-        prepared.append(
-            prepare(
-                p.name, design, depth=p.depth, mode=p.mode, ports=ports, build_dir=args.build_dir
-            )
-        )
+    prepared = [p.prepare(args.build_dir) for p in proofs]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(run_prepared, prepared))
 
