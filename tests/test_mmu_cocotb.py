@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 
@@ -14,7 +15,9 @@ pytestmark = pytest.mark.cocotb
 
 @pytest.mark.parametrize("entries", [32, 8])
 def test_mmu(sim: str, entries: int) -> None:
-    seed = int(os.environ.get("SEED", os.environ.get("COCOTB_RANDOM_SEED", "0")) or 0) or None
+    seed = int(os.environ.get("SEED") or os.environ.get("COCOTB_RANDOM_SEED") or
+               random.randrange(1 << 31))
+    print(f"cocotb seed {seed} (replay: make sim BLOCK=mmu SIM={sim} SEED={seed})")
     results = run_cocotb(
         top=lambda: MMU(entries=entries),
         toplevel="mmu",
@@ -26,4 +29,4 @@ def test_mmu(sim: str, entries: int) -> None:
     )
     run, failed = results_ok(results)
     assert run > 0, "cocotb ran no test"
-    assert failed == 0, f"{failed} of {run} cocotb tests failed; see {results}"
+    assert failed == 0, f"{failed} of {run} cocotb tests failed (seed {seed}); see {results}"

@@ -7,7 +7,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from hdl.mmu import Pwc, Tlb, TlbEntry
+from hdl.mmu import MMU, Pwc, Tlb, TlbEntry
 from vmassist.formats.mmu import FlushOp, PageSize
 
 
@@ -183,10 +183,12 @@ def test_pwc_round_robin():
     _run(dut, bench)
 
 
-# A component whose constructor raises is reported as "created but never used" when collected.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_parameters_are_validated():
     with pytest.raises(ValueError, match="entries"):
         Tlb(12)
     with pytest.raises(ValueError, match="pwc entries"):
         Pwc(0)
+    with pytest.raises(ValueError, match="wp_pages"):
+        MMU(wp_pages=3)
+    with pytest.raises(ValueError, match="entries"):
+        MMU(entries=3)

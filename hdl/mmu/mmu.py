@@ -16,6 +16,7 @@ from vmassist.formats.mmu import (
 )
 
 from ..common import AxiLiteMaster, AxiLiteSignature, CsrBlock
+from ..common.params import require
 from .pwc import Pwc, PwcEntry
 from .tlb import Tlb, TlbEntry, size_mask
 
@@ -77,10 +78,14 @@ class MMU(wiring.Component):
     """
 
     def __init__(self, *, entries: int = 32, pwc_entries: int = 8, wp_pages: int = 4096):
-        if not isinstance(wp_pages, int) or wp_pages < 2 or wp_pages > 4096 or wp_pages & (wp_pages - 1):
-            raise ValueError(f"wp_pages must be a power of two from 2 to 4096, not {wp_pages!r}")
-        self._tlb = Tlb(entries)        # validates entries
-        self._pwc = Pwc(pwc_entries)    # validates pwc_entries
+        require(self, isinstance(wp_pages, int) and 2 <= wp_pages <= 4096
+                and not wp_pages & (wp_pages - 1),
+                ValueError(f"wp_pages must be a power of two from 2 to 4096, not {wp_pages!r}"))
+        try:
+            self._tlb = Tlb(entries)        # validates entries
+            self._pwc = Pwc(pwc_entries)    # validates pwc_entries
+        except ValueError as e:
+            require(self, False, e)
         self._wp_pages = wp_pages
         super().__init__({
             "req": In(stream.Signature(MmuReq)),
@@ -184,13 +189,20 @@ class MMU(wiring.Component):
                 with m.If(inc[name]):
                     m.d.sync += cnt.eq(cnt + 1)
 
+        # After reset the write-protect table (block RAM, not reset) is swept clear, one page a
+        # cycle; requests wait meanwhile and STATUS.init tells software when it may program it.
+        init_ctr = Signal(range(self._wp_pages + 1))
+        init = Signal()
+        m.d.comb += init.eq(init_ctr != self._wp_pages)
+        with m.If(init):
+            m.d.sync += init_ctr.eq(init_ctr + 1)
         wp_gva = Signal(VA_BITS)
         wp_hpa = Signal(PA_BITS)
         wp_data = Signal(64)
         busy = Signal()
         m.d.comb += [csrs.ro["ID"].eq(MMU_ID), csrs.ro["WP_GVA"].eq(wp_gva),
                      csrs.ro["WP_HPA"].eq(wp_hpa), csrs.ro["WP_DATA"].eq(wp_data),
-                     csrs.ro["STATUS"].eq(busy)]
+                     csrs.ro["STATUS"].eq(Cat(busy, init))]
 
         # ---- flushes, write-protect table, fault injection from CSRs -----------------------------
         fl_stb, fl_data = csrs.wo["FLUSH"]
@@ -206,8 +218,9 @@ class MMU(wiring.Component):
         m.d.comb += fl_count.eq(fl_stb)
 
         wpt_stb, wpt_data = csrs.wo["WPT"]
-        m.d.comb += [wpt_wr.en.eq(wpt_stb), wpt_wr.addr.eq(wpt_data[:12]),
-                     wpt_wr.data.eq(wpt_data[63])]
+        m.d.comb += [wpt_wr.en.eq(init | wpt_stb),
+                     wpt_wr.addr.eq(Mux(init, init_ctr, wpt_data[:12])),
+                     wpt_wr.data.eq(~init & wpt_data[63])]
 
         inj_stb, inj_data = csrs.wo["INJ"]
         m.d.comb += [tlb.inj.eq(inj_stb), tlb.inj_idx.eq(inj_data[:8]),
@@ -250,8 +263,8 @@ class MMU(wiring.Component):
         hit_e = tlb.hit_entry
         with m.FSM(name="mmu") as fsm:
             with m.State("IDLE"):
-                m.d.comb += [self.req.ready.eq(1), tlb.lk_valid.eq(self.req.valid)]
-                with m.If(self.req.valid):
+                m.d.comb += [self.req.ready.eq(~init), tlb.lk_valid.eq(self.req.valid & ~init)]
+                with m.If(self.req.valid & ~init):
                     p = self.req.payload
                     m.d.sync += [gva.eq(p.gva), kind.eq(p.kind), user.eq(p.user), wdata.eq(p.wdata),
                                  mode.eq(c_ctrl[0]), pwc_en.eq(c_ctrl[1]), vpid.eq(c_ctrl[16:32]),
@@ -286,7 +299,7 @@ class MMU(wiring.Component):
                 m.d.comb += busy.eq(1)
                 with m.If(pwc_en & pwc.hit):
                     m.d.comb += inc["PWC_HITS"].eq(1)
-                    m.d.sync += [x_hpa.eq(Cat(xgpa[:12], pwc.entry.hpn)), x_lvl.eq(pwc.entry.level),
+                    m.d.sync += [x_hpa.eq(Cat(xgpa[:12], pwc.hpn)), x_lvl.eq(pwc.entry.level),
                                  x_r.eq(pwc.entry.r), x_w.eq(pwc.entry.w), x_x.eq(pwc.entry.x)]
                     m.next = "XDONE"
                 with m.Else():
@@ -311,9 +324,10 @@ class MMU(wiring.Component):
                     with m.Elif(is_leaf):
                         hpa = _leaf_addr(ept.pfn, xgpa, elvl)
                         m.d.sync += [x_hpa.eq(hpa), x_lvl.eq(elvl), x_r.eq(n_r), x_w.eq(n_w), x_x.eq(n_x)]
+                        low = size_mask(elvl, PN)
                         m.d.comb += [pwc.fill.eq(pwc_en), *_set(pwc.fill_entry,
-                            {"valid": 1, "gpn": xgpa[12:], "hpn": hpa[12:], "r": n_r, "w": n_w,
-                             "x": n_x, "level": elvl})]
+                            {"valid": 1, "gpn": xgpa[12:] & ~low, "hpn": hpa[12:] & ~low,
+                             "r": n_r, "w": n_w, "x": n_x, "level": elvl})]
                         m.next = "XDONE"
                     with m.Else():
                         m.d.sync += [etable.eq(ept.pfn), elvl.eq(elvl - 1),

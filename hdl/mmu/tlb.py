@@ -1,12 +1,17 @@
 """Fully associative TLB with tree pseudo-LRU, mode/VPID tags and guest-PTE back-pointers."""
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
+import operator
+from functools import reduce
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from vmassist.formats.mmu import PA_BITS, VA_BITS, VPID_BITS, FlushOp, PageSize
 
-__all__ = ["TlbEntry", "Tlb", "plru_victim", "plru_touch"]
+from ..common.params import require
+
+__all__ = ["TlbEntry", "Tlb", "plru_victim", "plru_touch", "first_one", "encode", "mux_onehot"]
 
 VPN_BITS = VA_BITS - 12
 PPN_BITS = PA_BITS - 12
@@ -35,6 +40,28 @@ def size_mask(size, bits: int):
     of it keeps every high bit)."""
     return Mux(size == PageSize.SIZE_1G, Const((1 << 18) - 1, bits),
                Mux(size == PageSize.SIZE_2M, Const((1 << 9) - 1, bits), Const(0, bits)))
+
+
+def first_one(vec):
+    """The lowest set bit of ``vec`` alone, through the carry chain (``v & -v``), instead of an
+    ``n``-deep priority mux."""
+    return (vec & (~vec + 1))[:len(vec)]
+
+
+def encode(onehot):
+    """Index of the set bit of a one-hot vector, as a tree of ORs."""
+    n = len(onehot)
+    bits = max(1, (n - 1).bit_length())
+    return Cat(*(
+        Cat(*(onehot[i] for i in range(n) if i >> b & 1)).any() if n > 1 << b else Const(0, 1)
+        for b in range(bits)))
+
+
+def mux_onehot(onehot, values):
+    """AND-OR multiplexer: the value whose one-hot select bit is set (0 when none is)."""
+    width = len(Value.cast(values[0]))
+    terms = [Value.cast(v) & onehot[i].replicate(width) for i, v in enumerate(values)]
+    return reduce(operator.or_, terms)
 
 
 def plru_victim(tree, n: int):
@@ -89,8 +116,8 @@ class Tlb(wiring.Component):
     """
 
     def __init__(self, entries: int = 32):
-        if not isinstance(entries, int) or entries < 2 or entries > 256 or entries & (entries - 1):
-            raise ValueError(f"entries must be a power of two from 2 to 256, not {entries!r}")
+        require(self, isinstance(entries, int) and 2 <= entries <= 256 and not entries & (entries - 1),
+                ValueError(f"entries must be a power of two from 2 to 256, not {entries!r}"))
         self._entries = entries
         idx_bits = (entries - 1).bit_length()
         super().__init__({
@@ -122,12 +149,10 @@ class Tlb(wiring.Component):
             mask = size_mask(e.size, VPN_BITS)
             m.d.comb += match[i].eq(e.valid & (e.mode == self.lk_mode) & (e.vpid == self.lk_vpid)
                                     & (((e.vpn ^ self.lk_vpn) & ~mask) == 0))
-        first = Signal(range(n))
-        for i in reversed(range(n)):
-            with m.If(match[i]):
-                m.d.comb += first.eq(i)
-        m.d.sync += [self.hit.eq(self.lk_valid & match.any()), self.hit_idx.eq(first),
-                     self.hit_entry.eq(Array(ents)[first])]
+        first = Signal(n)
+        m.d.comb += first.eq(first_one(match))
+        m.d.sync += [self.hit.eq(self.lk_valid & match.any()), self.hit_idx.eq(encode(first)),
+                     self.hit_entry.eq(mux_onehot(first, ents))]
 
         # Back-pointer match (WP check) and flush selection.
         pte_hits = Signal(n)
@@ -155,11 +180,10 @@ class Tlb(wiring.Component):
         m.d.comb += self.flushed.eq(sum(drop[i] for i in range(n)))
 
         # Victim: lowest invalid entry, else the PLRU leaf.
+        invalid = Signal(n)
+        m.d.comb += invalid.eq(Cat(~e.valid for e in ents))
         victim = Signal(range(n))
-        m.d.comb += victim.eq(plru_victim(tree, n))
-        for i in reversed(range(n)):
-            with m.If(~ents[i].valid):
-                m.d.comb += victim.eq(i)
+        m.d.comb += victim.eq(Mux(invalid.any(), encode(first_one(invalid)), plru_victim(tree, n)))
 
         for i, e in enumerate(ents):
             with m.If(self.inj & (self.inj_idx == i)):

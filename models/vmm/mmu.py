@@ -137,8 +137,9 @@ class Plru:
 
 
 class PageWalkCache:
-    """The page-walk cache: ``n`` GPA-page -> HPA-page translations with EPT permissions and
-    leaf level. Lookup: lowest matching index. Fill: lowest invalid entry, else the round-robin
+    """The page-walk cache: ``n`` EPT-leaf translations (GPA page -> HPA page, aligned to the
+    leaf's size) with EPT permissions and leaf level. Lookup: lowest index whose leaf page holds
+    the GPA. Fill: lowest invalid entry, else the round-robin
     pointer, which advances after each fill into a full cache and is never reset by a flush."""
 
     def __init__(self, n: int) -> None:
@@ -148,7 +149,7 @@ class PageWalkCache:
 
     def lookup(self, gpn: int) -> NestedEntry | None:
         for e in self.entries:
-            if e is not None and e.gpn == gpn:
+            if e is not None and (e.gpn ^ gpn) >> (9 * e.level) == 0:
                 return e
         return None
 

@@ -291,7 +291,8 @@ class Translation:
 
 @dataclass(frozen=True)
 class NestedEntry:
-    """A page-walk-cache entry: one 4K GPA page's EPT translation."""
+    """A page-walk-cache entry: the EPT translation of one EPT leaf page (4K, 2M or 1G), its
+    page numbers aligned to the leaf's size, so one entry serves every GPA in that page."""
 
     gpn: int  #: GPA >> 12
     hpn: int  #: HPA >> 12
@@ -493,9 +494,10 @@ def walk_nested(
             hit = pwc.lookup(gpn)
             if hit is not None:
                 pwc_hits += 1
+                low = (1 << (9 * hit.level)) - 1
                 return (
                     True,
-                    (hit.hpn << PAGE_SHIFT) | (gpa & (PAGE_BYTES - 1)),
+                    ((hit.hpn | (gpn & low)) << PAGE_SHIFT) | (gpa & (PAGE_BYTES - 1)),
                     hit.r,
                     hit.w,
                     hit.x,
@@ -506,7 +508,9 @@ def walk_nested(
         if not res.ok:
             return (False, 0, False, False, False, res.level)
         if pwc is not None:
-            pwc.fill(NestedEntry(gpn, res.hpa >> PAGE_SHIFT, res.r, res.w, res.x, res.level))
+            low = (1 << (9 * res.level)) - 1
+            pwc.fill(NestedEntry(gpn & ~low, (res.hpa >> PAGE_SHIFT) & ~low,
+                                 res.r, res.w, res.x, res.level))
         return (True, res.hpa, res.r, res.w, res.x, res.level)
 
     def fail(fault: Fault) -> Translation:

@@ -149,7 +149,13 @@ class VMM:
 
     async def setup(self, scenario: Scenario) -> None:
         """Build the EPT, the guest tables and the PT window; program GCR3, EPTP, PT_BASE and
-        CTRL (vpid, pwc_en=1); enter shadow mode when the scenario starts there."""
+        CTRL (vpid, pwc_en=1); enter shadow mode when the scenario starts there.
+
+        First waits for the MMU to finish clearing its write-protect table after reset
+        (STATUS.init), as WPT writes before then are ignored."""
+        status = MMU_CSR["STATUS"]
+        while status.unpack(await self.port.csr_read("STATUS"))["init"]:
+            pass
         self.vpid = scenario.vpid
         self.host_alloc = Allocator(
             HOST_TABLE_BASE,

@@ -199,7 +199,9 @@ MMU_CSR = RegisterMap("mmu", [
          ("op", 0, 2, "0 INVLPG, 1 VPID, 2 ALL, 3 PWC (INVEPT)"), ("vpid", 16, VPID_BITS, "VPID operand")),
     _reg("WPT", 0x040, WO, "Write-protect table: set or clear protection of one guest-table page.",
          ("page", 0, 12, "page index from PT_BASE"), ("set", 63, 1, "1 protect, 0 unprotect")),
-    _reg("STATUS", 0x048, RO, "Status.", ("busy", 0, 1, "a request is being served")),
+    _reg("STATUS", 0x048, RO, "Status.", ("busy", 0, 1, "a request is being served"),
+         ("init", 1, 1, "the write-protect table is being cleared after reset (wp_pages cycles); "
+                        "requests wait and WPT writes are ignored until it reads 0")),
     _reg("WP_GVA", 0x050, RO, "GVA of the last WP fault.", ("gva", 0, VA_BITS, "")),
     _reg("WP_HPA", 0x058, RO, "HPA of the last WP fault.", ("hpa", 0, PA_BITS, "")),
     _reg("WP_DATA", 0x060, RO, "Store data of the last WP fault (not performed).", ("data", 0, 64, "")),

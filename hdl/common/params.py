@@ -1,0 +1,15 @@
+"""Constructor-argument checks for components."""
+
+__all__ = ["require"]
+
+
+def require(component, ok: bool, error: Exception) -> None:
+    """Raise ``error`` unless ``ok``, marking ``component`` as deliberately unused first.
+
+    Amaranth warns at garbage collection about every elaboratable that was created but never
+    elaborated; a component whose constructor rejected its arguments is not such a mistake, and
+    the warning would add a second, confusing message to the one clear error.
+    """
+    if not ok:
+        component._MustUse__silence = True
+        raise error
