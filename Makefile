@@ -57,8 +57,10 @@ test: setup
 	@$(ENV) $(STRICT) pytest -n $(JOBS) tests || { status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$status; }
 
+# All three run, so one report shows every problem; any failure fails the target.
 lint: setup
-	@$(ENV) ruff check . && ruff format --check . && $(MAKE) --no-print-directory verilog
+	@$(ENV) status=0; ruff check . || status=1; ruff format --check . || status=1; \
+	  $(MAKE) --no-print-directory verilog || status=1; exit $$status
 
 formal: setup
 	@$(ENV) $(STRICT) python -m vmassist.formal
