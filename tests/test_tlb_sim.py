@@ -121,6 +121,7 @@ def test_flush_ops_and_pte_invalidate():
         await _fill(ctx, dut, _entry(0x400, vpid=3, size=PageSize.SIZE_2M))
         # WP: every entry derived from PTE 0x777 goes, and only those.
         ctx.set(dut.pte_q, 0x777)
+        await ctx.tick()                       # the back-pointer match is registered
         assert ctx.get(dut.pte_match) == 1
         ctx.set(dut.pte_inv, 1)
         assert ctx.get(dut.flushed) == 2

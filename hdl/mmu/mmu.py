@@ -182,7 +182,8 @@ class MMU(wiring.Component):
         for name, cnt in counters.items():
             m.d.comb += csrs.ro[name].eq(cnt)
             if name == "FLUSHED":
-                m.d.sync += cnt.eq(cnt + flushed_add)
+                flushed_q = Signal(8)   # registered: keeps the popcount off the adder's path
+                m.d.sync += [flushed_q.eq(flushed_add), cnt.eq(cnt + flushed_q)]
             elif name == "FLUSHES":
                 continue
             else:

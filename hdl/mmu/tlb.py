@@ -106,9 +106,9 @@ class Tlb(wiring.Component):
     flush, flush_op, flush_vpn, flush_vpid : In
         A :class:`FlushOp` (INVLPG, VPID, ALL, or PWC which drops every EPT-mode entry).
     pte_q : In
-        A guest-PTE HPA >> 3; ``pte_match`` (combinational) says whether any entry holds it.
+        A guest-PTE HPA >> 3; ``pte_match``, the next cycle, says whether any valid entry holds it.
     pte_inv : In
-        Invalidate every entry whose back-pointer equals ``pte_q``.
+        Invalidate every entry that matched the previous cycle's ``pte_q`` (and is still valid).
     flushed : Out
         Entries invalidated by this cycle's ``flush`` or ``pte_inv`` (combinational count).
     inj, inj_idx, inj_mask : In
@@ -154,11 +154,12 @@ class Tlb(wiring.Component):
         m.d.sync += [self.hit.eq(self.lk_valid & match.any()), self.hit_idx.eq(encode(first)),
                      self.hit_entry.eq(mux_onehot(first, ents))]
 
-        # Back-pointer match (WP check) and flush selection.
+        # Back-pointer match (WP check), registered: the answer to ``pte_q`` arrives the next
+        # cycle, and ``pte_inv`` then drops the entries that matched and are still valid.
         pte_hits = Signal(n)
         for i, e in enumerate(ents):
-            m.d.comb += pte_hits[i].eq(e.valid & e.pte_valid & (e.pte == self.pte_q))
-        m.d.comb += self.pte_match.eq(pte_hits.any())
+            m.d.sync += pte_hits[i].eq(e.valid & e.pte_valid & (e.pte == self.pte_q))
+        m.d.comb += self.pte_match.eq((pte_hits & Cat(e.valid for e in ents)).any())
 
         drop = Signal(n)
         for i, e in enumerate(ents):
@@ -176,7 +177,7 @@ class Tlb(wiring.Component):
                     with m.Case(FlushOp.PWC):
                         m.d.comb += drop[i].eq(e.valid & (e.mode == 0))
             with m.Elif(self.pte_inv):
-                m.d.comb += drop[i].eq(pte_hits[i])
+                m.d.comb += drop[i].eq(pte_hits[i] & e.valid)
         m.d.comb += self.flushed.eq(sum(drop[i] for i in range(n)))
 
         # Victim: lowest invalid entry, else the PLRU leaf.
