@@ -14,13 +14,16 @@ from typing import Any
 
 from vmassist.formats.mmu import AccessKind, PageSize
 
-from .run import RunResult
+from .mmu import MMUModel
+from .port import Response
+from .run import RunResult, run_scenario
 from .scenario import (
     AccessOp, EptMapping, GuestMapping, InjectOp, InvlpgOp, Op, PteWriteOp, Scenario, SwitchOp,
     check_scenario,
 )
 
-__all__ = ["vm_layout", "standard_trace", "demo_scenario", "summarize", "rv_detection", "with_mode"]
+__all__ = ["vm_layout", "standard_trace", "demo_scenario", "summarize", "rv_detection", "with_mode",
+           "injection_activity"]
 
 KB4, MB2 = PageSize.SIZE_4K, PageSize.SIZE_2M
 DATA_GVA = 0x7F00_0000_0000      # 4K user data pages
@@ -109,10 +112,53 @@ def demo_scenario(*, seed: int = 7, n_phase: int = 300, injections: int = 4,
     return scenario
 
 
+class _InjectionTracker(MMUModel):
+    """The functional MMU, noting for each injected fault whether the corrupted entry ever
+    served a hit whose HPA the corruption changed, before the entry was replaced or flushed."""
+
+    def __init__(self, **params: int) -> None:
+        super().__init__(**params)
+        self.injected: list[tuple[object, int, list[bool]]] = []  # (entry, mask, [activated])
+        self._last: int | None = None
+
+    def write_csr(self, name: str, value: int) -> None:
+        super().write_csr(name, value)
+        if name == "INJ":
+            idx = value & 0xFF & (self.entries - 1)
+            mask = self.read_csr("INJ_MASK")
+            self.injected.append((self.tlb[idx], mask, [False]))
+
+    def lookup(self, gva: int, mode: int, vpid: int) -> int | None:
+        self._last = super().lookup(gva, mode, vpid)
+        return self._last
+
+    def request(self, gva: int, kind: AccessKind, user: bool, wdata: int = 0) -> Response:
+        self._last = None
+        resp = super().request(gva, kind, user, wdata)
+        if resp.hit and self._last is not None:
+            entry = self.tlb[self._last]
+            for obj, mask, activated in self.injected:
+                if obj is entry and replace(entry, ppn=entry.ppn ^ mask).hpa(gva) != entry.hpa(gva):
+                    activated[0] = True
+        return resp
+
+
+def injection_activity(scenario: Scenario, **mmu_params: int) -> list[bool]:
+    """For each ``inject`` op, whether the fault was *activated*: the corrupted entry served a
+    translation the corruption changed. The RTL's TLB holds exactly what the functional model's
+    does (the cocotb regression compares their events and counters), so this holds for both.
+    A fault never activated is harmless: no wrong translation ever left the MMU."""
+    import asyncio
+
+    tracker = _InjectionTracker(**mmu_params)
+    asyncio.run(run_scenario(scenario, tracker))
+    return [activated[0] for _, _, activated in tracker.injected]
+
+
 def rv_detection(scenario: Scenario, result: RunResult) -> dict[str, Any]:
     """Detection of injected TLB faults by runtime verification.
 
-    An injection is detected by the first ``rv_mismatch`` event after it (and before the next
+    The rate is detected / activated (see :func:`injection_activity`). An injection is detected by the first ``rv_mismatch`` event after it (and before the next
     injection); the latency is counted in guest accesses and, when the port measured them, in
     cycles from the first access after the injection to the end of the detecting access.
     """
@@ -131,8 +177,9 @@ def rv_detection(scenario: Scenario, result: RunResult) -> dict[str, Any]:
         if all(by_op[i].get("cycles") is not None for i in window):
             cycles.append(sum(by_op[i]["cycles"] for i in window))
     n = len(injections)
-    return {"injected": n, "detected": len(latencies),
-            "rate": len(latencies) / n if n else None,
+    activated = sum(injection_activity(scenario)) if n else 0
+    return {"injected": n, "activated": activated, "detected": len(latencies),
+            "rate": len(latencies) / activated if activated else None,
             "latency_accesses": latencies, "latency_cycles": cycles or None}
 
 

@@ -34,11 +34,13 @@ def run_cocotb(
     seed: int | None = None,
     waves: bool | None = None,
     extra_env: dict[str, str] | None = None,
+    log_file: Path | None = None,
 ) -> Path:
     """Generate Verilog for ``top()``, build it with ``sim`` and run ``test_module``.
 
     Returns the results XML. ``build_dir`` should be unique per (simulator, parameters) case;
-    the simulator build is reused when the generated Verilog has not changed.
+    the simulator build is reused when the generated Verilog has not changed. With
+    ``log_file`` the simulation's output goes there instead of to the terminal.
     """
     from cocotb_tools.runner import get_runner
 
@@ -85,15 +87,24 @@ def run_cocotb(
         stamp.write_text(digest)
     env = {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     env.update(extra_env or {})
-    return runner.test(
-        hdl_toplevel=toplevel, test_module=test_module, build_dir=sim_dir, test_dir=build_dir,
-        testcase=testcase, seed=seed, waves=waves, extra_env=env,
-        results_xml=str(build_dir / "results.xml"),
-    )
+    results = build_dir / "results.xml"
+    results.unlink(missing_ok=True)
+    try:
+        runner.test(
+            hdl_toplevel=toplevel, test_module=test_module, build_dir=sim_dir, test_dir=build_dir,
+            testcase=testcase, seed=seed, waves=waves, extra_env=env, results_xml=str(results),
+            log_file=log_file,
+        )
+    except SystemExit:
+        pass  # cocotb exits non-zero when a test failed; the results file says which
+    return results
 
 
 def results_ok(results_xml: Path) -> tuple[int, int]:
-    """(tests run, tests failed) from a cocotb results file."""
+    """(tests run, tests failed) from a cocotb results file; (0, 0) when the simulation wrote
+    none (it did not start, or crashed)."""
+    if not Path(results_xml).exists():
+        return 0, 0
     root = ET.parse(results_xml).getroot()
     run = failed = 0
     for case in root.iter("testcase"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -27,8 +26,9 @@ LABELS = {"ept-cold": "EPT, cold (no PWC)", "ept-pwc": "EPT + page-walk cache",
 def measure(sim: str, accesses: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
+        build_dir = REPO / "build" / "sim" / f"mmu-{sim}-e32-bench"
         run_cocotb(top=lambda: MMU(), toplevel="mmu", test_module="tb.mmu.bench_cosim", sim=sim,
-                   build_dir=REPO / "build" / "sim" / f"mmu-{sim}-e32-bench", waves=False,
+                   build_dir=build_dir, waves=False, log_file=build_dir / "sim.log",
                    extra_env={"BENCH_OUT": str(out), "BENCH_ACCESSES": str(accesses)})
         return json.loads(out.read_text())
 

@@ -47,9 +47,10 @@ def render(scenario, result, model_ok: bool, sim: str, out: Path, waves: Path | 
         rows.append(f"  {mode:<8} {len(res):>8} {hits / len(res):>9.1%} {refs:>10.2f} {cyc:>8.1f}"
                     f" {faults:>7}")
     ev = s["events"]
-    lat = ", ".join(f"{a} accesses / {cy} cycles" for a, cy in
+    lat = ", ".join(f"{a} access{'es' if a != 1 else ''} / {cy} cycles" for a, cy in
                     zip(det["latency_accesses"], det["latency_cycles"] or [None] * 99))
-    masked = det["injected"] - det["detected"]
+    masked = det["injected"] - det["activated"]
+    rate = f"{det['rate']:.0%}" if det["rate"] is not None else "n/a"
     lines = [
         f"vmassist demo: MMU with runtime EPT <-> shadow switching ({sim})",
         f"  scenario  {out / 'scenario.toml'}  ({s['accesses']} guest accesses)",
@@ -62,9 +63,9 @@ def render(scenario, result, model_ok: bool, sim: str, out: Path, waves: Path | 
         f"  faults     {s['faults'] or 'none'} delivered to the guest",
         f"  guest PTE  {ev.get('pte_write', 0)} writes -> {c['WP_FAULTS']} WP faults, "
         f"{c['FLUSHED']} TLB entries flushed, {ev.get('shadow_pf', 0)} shadow faults resolved",
-        f"  runtime    {det['injected']} TLB faults injected, {det['detected']} caught by runtime "
-        f"verification ({lat})" + (f"; {masked} never used before eviction, so harmless"
-                                   if masked else ""),
+        f"  runtime    {det['injected']} TLB faults injected, {det['activated']} activated, "
+        f"{det['detected']} caught by runtime verification ({rate}); latency {lat}"
+        + (f"; {masked} never used before replacement, so harmless" if masked else ""),
         f"  model      architectural results {'IDENTICAL to' if model_ok else 'DIFFER from'} "
         "the golden model's",
         f"  outputs    {out}/results.jsonl, events.jsonl, counters.json"
