@@ -15,8 +15,9 @@ pytestmark = pytest.mark.cocotb
 
 @pytest.mark.parametrize("entries", [32, 8])
 def test_mmu(sim: str, entries: int) -> None:
-    seed = int(os.environ.get("SEED") or os.environ.get("COCOTB_RANDOM_SEED") or
-               random.randrange(1 << 31))
+    seed = int(
+        os.environ.get("SEED") or os.environ.get("COCOTB_RANDOM_SEED") or random.randrange(1 << 31)
+    )
     print(f"cocotb seed {seed} (replay: make sim BLOCK=mmu SIM={sim} SEED={seed})")
     results = run_cocotb(
         top=lambda: MMU(entries=entries),

@@ -12,9 +12,23 @@ from vmassist.formats.mmu import FlushOp, PageSize
 
 
 def _entry(vpn, *, size=PageSize.SIZE_4K, vpid=1, mode=0, ppn=0x55, pte=0, pte_valid=0):
-    return TlbEntry.const({"valid": 1, "mode": mode, "vpid": vpid, "vpn": vpn, "size": size,
-                           "ppn": ppn, "r": 1, "w": 1, "x": 1, "u": 1, "dirty": 1,
-                           "pte_valid": pte_valid, "pte": pte})
+    return TlbEntry.const(
+        {
+            "valid": 1,
+            "mode": mode,
+            "vpid": vpid,
+            "vpn": vpn,
+            "size": size,
+            "ppn": ppn,
+            "r": 1,
+            "w": 1,
+            "x": 1,
+            "u": 1,
+            "dirty": 1,
+            "pte_valid": pte_valid,
+            "pte": pte,
+        }
+    )
 
 
 def _run(dut, bench):
@@ -51,7 +65,7 @@ def test_lookup_next_cycle_and_size_masks():
         hit, idx, e = await _lookup(ctx, dut, 0x12345)
         assert (hit, idx, e.ppn) == (1, 0, 0x55)
         assert (await _lookup(ctx, dut, 0x12346))[0] == 0
-        assert (await _lookup(ctx, dut, 0x401FF))[:2] == (1, 1)     # inside the 2M page
+        assert (await _lookup(ctx, dut, 0x401FF))[:2] == (1, 1)  # inside the 2M page
         assert (await _lookup(ctx, dut, 0x40200))[0] == 0
         assert (await _lookup(ctx, dut, 0x80000 + 0x3FFFF, mode=1))[:2] == (1, 2)
         assert (await _lookup(ctx, dut, 0x80000, mode=0))[0] == 0  # other mode never matches
@@ -83,12 +97,12 @@ def test_plru_replacement_matches_reference(n):
     async def bench(ctx):
         tree = [0] * n
         where = {}
-        for i in range(n):                       # the empty TLB fills in index order
+        for i in range(n):  # the empty TLB fills in index order
             await _fill(ctx, dut, _entry(0x1000 + i))
             _ref_touch(tree, n, i)
             where[0x1000 + i] = i
         for step in range(6 * n):
-            if rng.random() < 0.5:              # touch a resident page by a served hit
+            if rng.random() < 0.5:  # touch a resident page by a served hit
                 vpn = rng.choice(sorted(where))
                 hit, idx, _ = await _lookup(ctx, dut, vpn)
                 assert hit and idx == where[vpn]
@@ -97,7 +111,7 @@ def test_plru_replacement_matches_reference(n):
                 await ctx.tick()
                 ctx.set(dut.touch, 0)
                 _ref_touch(tree, n, idx)
-            else:                               # fill a new page over the PLRU victim
+            else:  # fill a new page over the PLRU victim
                 victim = _ref_victim(tree, n)
                 vpn = 0x9000 + step
                 await _fill(ctx, dut, _entry(vpn))
@@ -121,7 +135,7 @@ def test_flush_ops_and_pte_invalidate():
         await _fill(ctx, dut, _entry(0x400, vpid=3, size=PageSize.SIZE_2M))
         # WP: every entry derived from PTE 0x777 goes, and only those.
         ctx.set(dut.pte_q, 0x777)
-        await ctx.tick()                       # the back-pointer match is registered
+        await ctx.tick()  # the back-pointer match is registered
         assert ctx.get(dut.pte_match) == 1
         ctx.set(dut.pte_inv, 1)
         assert ctx.get(dut.flushed) == 2
@@ -169,8 +183,10 @@ def test_pwc_round_robin():
     async def bench(ctx):
         for gpn in (1, 2, 3, 4):
             ctx.set(dut.fill, 1)
-            ctx.set(dut.fill_entry, {"valid": 1, "gpn": gpn, "hpn": gpn + 100, "r": 1, "w": 1,
-                                     "x": 0, "level": 0})
+            ctx.set(
+                dut.fill_entry,
+                {"valid": 1, "gpn": gpn, "hpn": gpn + 100, "r": 1, "w": 1, "x": 0, "level": 0},
+            )
             await ctx.tick()
         ctx.set(dut.fill, 0)
         present = []

@@ -24,17 +24,36 @@ class AxiLiteSignature(wiring.Signature):
             raise ValueError(f"data_width must be 32 or 64, not {data_width!r}")
         self.addr_width = addr_width
         self.data_width = data_width
-        super().__init__({
-            "awaddr": Out(addr_width), "awprot": Out(3), "awvalid": Out(1), "awready": In(1),
-            "wdata": Out(data_width), "wstrb": Out(data_width // 8), "wvalid": Out(1), "wready": In(1),
-            "bresp": In(2), "bvalid": In(1), "bready": Out(1),
-            "araddr": Out(addr_width), "arprot": Out(3), "arvalid": Out(1), "arready": In(1),
-            "rdata": In(data_width), "rresp": In(2), "rvalid": In(1), "rready": Out(1),
-        })
+        super().__init__(
+            {
+                "awaddr": Out(addr_width),
+                "awprot": Out(3),
+                "awvalid": Out(1),
+                "awready": In(1),
+                "wdata": Out(data_width),
+                "wstrb": Out(data_width // 8),
+                "wvalid": Out(1),
+                "wready": In(1),
+                "bresp": In(2),
+                "bvalid": In(1),
+                "bready": Out(1),
+                "araddr": Out(addr_width),
+                "arprot": Out(3),
+                "arvalid": Out(1),
+                "arready": In(1),
+                "rdata": In(data_width),
+                "rresp": In(2),
+                "rvalid": In(1),
+                "rready": Out(1),
+            }
+        )
 
     def __eq__(self, other):
-        return (isinstance(other, AxiLiteSignature) and other.addr_width == self.addr_width
-                and other.data_width == self.data_width)
+        return (
+            isinstance(other, AxiLiteSignature)
+            and other.addr_width == self.addr_width
+            and other.data_width == self.data_width
+        )
 
     def __repr__(self):
         return f"AxiLiteSignature(addr_width={self.addr_width}, data_width={self.data_width})"
@@ -67,11 +86,13 @@ class AxiLiteMaster(wiring.Component):
     def __init__(self, *, addr_width: int, data_width: int = 64):
         self._aw = addr_width
         self._dw = data_width
-        super().__init__({
-            "cmd": In(stream.Signature(MemCmd(addr_width, data_width))),
-            "resp": Out(stream.Signature(MemResp(data_width))),
-            "bus": Out(AxiLiteSignature(addr_width=addr_width, data_width=data_width)),
-        })
+        super().__init__(
+            {
+                "cmd": In(stream.Signature(MemCmd(addr_width, data_width))),
+                "resp": Out(stream.Signature(MemResp(data_width))),
+                "bus": Out(AxiLiteSignature(addr_width=addr_width, data_width=data_width)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -86,9 +107,13 @@ class AxiLiteMaster(wiring.Component):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
                     addr = self.cmd.payload.addr & align
-                    m.d.sync += [bus.awaddr.eq(addr), bus.araddr.eq(addr),
-                                 bus.wdata.eq(self.cmd.payload.wdata),
-                                 aw_done.eq(0), w_done.eq(0)]
+                    m.d.sync += [
+                        bus.awaddr.eq(addr),
+                        bus.araddr.eq(addr),
+                        bus.wdata.eq(self.cmd.payload.wdata),
+                        aw_done.eq(0),
+                        w_done.eq(0),
+                    ]
                     with m.If(self.cmd.payload.we):
                         m.next = "WRITE"
                     with m.Else():
@@ -99,9 +124,12 @@ class AxiLiteMaster(wiring.Component):
                     m.next = "RDATA"
             with m.State("RDATA"):
                 # The response passes straight through: no extra cycle per memory reference.
-                m.d.comb += [self.resp.valid.eq(bus.rvalid), bus.rready.eq(self.resp.ready),
-                             self.resp.payload.rdata.eq(bus.rdata),
-                             self.resp.payload.err.eq(bus.rresp[1])]
+                m.d.comb += [
+                    self.resp.valid.eq(bus.rvalid),
+                    bus.rready.eq(self.resp.ready),
+                    self.resp.payload.rdata.eq(bus.rdata),
+                    self.resp.payload.err.eq(bus.rresp[1]),
+                ]
                 with m.If(bus.rvalid & self.resp.ready):
                     m.next = "IDLE"
             with m.State("WRITE"):
@@ -113,8 +141,11 @@ class AxiLiteMaster(wiring.Component):
                 with m.If((aw_done | bus.awready) & (w_done | bus.wready)):
                     m.next = "BRESP"
             with m.State("BRESP"):
-                m.d.comb += [self.resp.valid.eq(bus.bvalid), bus.bready.eq(self.resp.ready),
-                             self.resp.payload.err.eq(bus.bresp[1])]
+                m.d.comb += [
+                    self.resp.valid.eq(bus.bvalid),
+                    bus.bready.eq(self.resp.ready),
+                    self.resp.payload.err.eq(bus.bresp[1]),
+                ]
                 with m.If(bus.bvalid & self.resp.ready):
                     m.next = "IDLE"
         return m

@@ -45,13 +45,24 @@ class CsrBlock(wiring.Component):
         self._regmap = regmap
         dw = regmap.data_width
         super().__init__({"bus": In(AxiLiteSignature(addr_width=regmap.addr_width, data_width=dw))})
-        self.rw = {r.name: Signal(dw, init=r.reset, name=f"csr_{r.name.lower()}")
-                   for r in regmap if r.access is Access.RW}
-        self.ro = {r.name: Signal(dw, name=f"csr_{r.name.lower()}")
-                   for r in regmap if r.access is Access.RO}
-        self.wo = {r.name: (Signal(name=f"csr_{r.name.lower()}_stb"),
-                            Signal(dw, name=f"csr_{r.name.lower()}_data"))
-                   for r in regmap if r.access is Access.WO}
+        self.rw = {
+            r.name: Signal(dw, init=r.reset, name=f"csr_{r.name.lower()}")
+            for r in regmap
+            if r.access is Access.RW
+        }
+        self.ro = {
+            r.name: Signal(dw, name=f"csr_{r.name.lower()}")
+            for r in regmap
+            if r.access is Access.RO
+        }
+        self.wo = {
+            r.name: (
+                Signal(name=f"csr_{r.name.lower()}_stb"),
+                Signal(dw, name=f"csr_{r.name.lower()}_data"),
+            )
+            for r in regmap
+            if r.access is Access.WO
+        }
 
     @property
     def regmap(self) -> RegisterMap:
@@ -81,8 +92,9 @@ class CsrBlock(wiring.Component):
                             sig = self.rw[reg.name]
                             for lane in range(dw // 8):
                                 with m.If(bus.wstrb[lane]):
-                                    m.d.sync += sig[lane * 8:lane * 8 + 8].eq(
-                                        bus.wdata[lane * 8:lane * 8 + 8])
+                                    m.d.sync += sig[lane * 8 : lane * 8 + 8].eq(
+                                        bus.wdata[lane * 8 : lane * 8 + 8]
+                                    )
                         elif reg.access is Access.WO:
                             stb, data_ = self.wo[reg.name]
                             m.d.sync += [stb.eq(1), data_.eq(bus.wdata)]

@@ -11,13 +11,24 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from vmassist.formats.mmu import (
-    EPTE, MMU_CSR, MMU_ID, PA_BITS, VA_BITS, X86PTE, AccessKind, Fault, FlushOp, MmuReq, MmuResp,
-    ShadowPTE, rsvd_pfn_mask,
+    EPTE,
+    MMU_CSR,
+    MMU_ID,
+    PA_BITS,
+    VA_BITS,
+    X86PTE,
+    AccessKind,
+    Fault,
+    FlushOp,
+    MmuReq,
+    MmuResp,
+    ShadowPTE,
+    rsvd_pfn_mask,
 )
 
 from ..common import AxiLiteMaster, AxiLiteSignature, CsrBlock
 from ..common.params import require
-from .pwc import Pwc, PwcEntry
+from .pwc import Pwc
 from .tlb import Tlb, TlbEntry, size_mask
 
 __all__ = ["MMU"]
@@ -27,20 +38,20 @@ PN = PA_BITS - 12
 
 def _index(addr, level):
     """The 9-bit table index of ``addr`` at a run-time ``level``."""
-    return Array(addr[12 + 9 * i:21 + 9 * i] for i in range(4))[level]
+    return Array(addr[12 + 9 * i : 21 + 9 * i] for i in range(4))[level]
 
 
 def _leaf_addr(pfn, addr, level):
     """Physical address of ``addr`` in a leaf page of ``level`` whose frame is ``pfn``."""
-    return Array(
-        Cat(addr[:12 + 9 * i], pfn[9 * i:])[:PA_BITS] for i in range(3)
-    )[level]
+    return Array(Cat(addr[: 12 + 9 * i], pfn[9 * i :])[:PA_BITS] for i in range(3))[level]
 
 
 def _rsvd(pfn, level, is_leaf, *, ept: bool):
     """Reserved PFN bits set: above MAXPHYADDR anywhere, or low bits of a large-page leaf."""
     leaf_mask = Array(Const(rsvd_pfn_mask(i, ept=ept), 40) for i in range(4))[level]
-    return ((pfn & Const(rsvd_pfn_mask(0, ept=ept), 40)) != 0) | (is_leaf & ((pfn & leaf_mask) != 0))
+    return ((pfn & Const(rsvd_pfn_mask(0, ept=ept), 40)) != 0) | (
+        is_leaf & ((pfn & leaf_mask) != 0)
+    )
 
 
 def _set(view, fields):
@@ -50,8 +61,7 @@ def _set(view, fields):
 
 def _perm_fail(kind, user, rw, us, xd):
     """x86 permission check with CR0.WP=1, EFER.NXE=1, SMEP/SMAP off."""
-    return (((kind == AccessKind.WRITE) & ~rw) | (user & ~us)
-            | ((kind == AccessKind.FETCH) & xd))
+    return ((kind == AccessKind.WRITE) & ~rw) | (user & ~us) | ((kind == AccessKind.FETCH) & xd)
 
 
 class MMU(wiring.Component):
@@ -78,21 +88,25 @@ class MMU(wiring.Component):
     """
 
     def __init__(self, *, entries: int = 32, pwc_entries: int = 8, wp_pages: int = 4096):
-        require(self, isinstance(wp_pages, int) and 2 <= wp_pages <= 4096
-                and not wp_pages & (wp_pages - 1),
-                ValueError(f"wp_pages must be a power of two from 2 to 4096, not {wp_pages!r}"))
+        require(
+            self,
+            isinstance(wp_pages, int) and 2 <= wp_pages <= 4096 and not wp_pages & (wp_pages - 1),
+            ValueError(f"wp_pages must be a power of two from 2 to 4096, not {wp_pages!r}"),
+        )
         try:
-            self._tlb = Tlb(entries)        # validates entries
-            self._pwc = Pwc(pwc_entries)    # validates pwc_entries
+            self._tlb = Tlb(entries)  # validates entries
+            self._pwc = Pwc(pwc_entries)  # validates pwc_entries
         except ValueError as e:
             require(self, False, e)
         self._wp_pages = wp_pages
-        super().__init__({
-            "req": In(stream.Signature(MmuReq)),
-            "resp": Out(stream.Signature(MmuResp)),
-            "csr": In(AxiLiteSignature(addr_width=MMU_CSR.addr_width, data_width=64)),
-            "mem": Out(AxiLiteSignature(addr_width=PA_BITS, data_width=64)),
-        })
+        super().__init__(
+            {
+                "req": In(stream.Signature(MmuReq)),
+                "resp": Out(stream.Signature(MmuResp)),
+                "csr": In(AxiLiteSignature(addr_width=MMU_CSR.addr_width, data_width=64)),
+                "mem": Out(AxiLiteSignature(addr_width=PA_BITS, data_width=64)),
+            }
+        )
 
     @property
     def entries(self) -> int:
@@ -118,7 +132,6 @@ class MMU(wiring.Component):
         wiring.connect(m, wiring.flipped(self.csr), csrs.bus)
         wiring.connect(m, wiring.flipped(self.mem), axi.bus)
 
-        ctrl = MMU_CSR["CTRL"]
         c_ctrl = csrs.rw["CTRL"]
         gcr3 = csrs.rw["GCR3"][12:PA_BITS]
         eptp = csrs.rw["EPTP"][12:PA_BITS]
@@ -142,15 +155,18 @@ class MMU(wiring.Component):
         r_reads = Signal(5)
         r_flushed = Signal(7)
         m.d.comb += [
-            self.resp.payload.hpa.eq(r_hpa), self.resp.payload.fault.eq(r_fault),
-            self.resp.payload.size.eq(r_size), self.resp.payload.hit.eq(r_hit),
-            self.resp.payload.walk_reads.eq(r_reads), self.resp.payload.flushed.eq(r_flushed),
+            self.resp.payload.hpa.eq(r_hpa),
+            self.resp.payload.fault.eq(r_fault),
+            self.resp.payload.size.eq(r_size),
+            self.resp.payload.hit.eq(r_hit),
+            self.resp.payload.walk_reads.eq(r_reads),
+            self.resp.payload.flushed.eq(r_flushed),
         ]
 
-        kill_refill = Signal()          # a flush arrived during this walk
-        new_ent = Signal(TlbEntry)      # the entry the walk will install
+        kill_refill = Signal()  # a flush arrived during this walk
+        new_ent = Signal(TlbEntry)  # the entry the walk will install
 
-        lvl = Signal(2)                 # guest (or shadow) level being walked
+        lvl = Signal(2)  # guest (or shadow) level being walked
         leaf_lvl = Signal(2)
         acc_rw = Signal()
         acc_us = Signal()
@@ -158,10 +174,10 @@ class MMU(wiring.Component):
         g_hpa = Array(Signal(PA_BITS - 3, name=f"g_hpa{i}") for i in range(4))
         g_val = Array(Signal(64, name=f"g_val{i}") for i in range(4))
         g_ew = Array(Signal(name=f"g_ew{i}") for i in range(4))
-        table = Signal(PN)              # shadow table frame
+        table = Signal(PN)  # shadow table frame
 
-        xgpa = Signal(PA_BITS)          # GPA being translated through the EPT
-        final = Signal()                # ... for the final access (else for a guest table)
+        xgpa = Signal(PA_BITS)  # GPA being translated through the EPT
+        final = Signal()  # ... for the final access (else for a guest table)
         elvl = Signal(2)
         etable = Signal(PN)
         e_r = Signal()
@@ -174,15 +190,27 @@ class MMU(wiring.Component):
         x_x = Signal()
 
         # ---- counters ------------------------------------------------------------------------
-        counters = {name: Signal(32, name=f"cnt_{name.lower()}") for name in (
-            "HITS", "MISSES", "WALK_READS", "WALK_WRITES", "PWC_HITS", "FAULTS", "WP_FAULTS",
-            "FLUSHES", "FLUSHED", "STORES")}
+        counters = {
+            name: Signal(32, name=f"cnt_{name.lower()}")
+            for name in (
+                "HITS",
+                "MISSES",
+                "WALK_READS",
+                "WALK_WRITES",
+                "PWC_HITS",
+                "FAULTS",
+                "WP_FAULTS",
+                "FLUSHES",
+                "FLUSHED",
+                "STORES",
+            )
+        }
         inc = {name: Signal(name=f"inc_{name.lower()}") for name in counters}
         flushed_add = Signal(8)
         for name, cnt in counters.items():
             m.d.comb += csrs.ro[name].eq(cnt)
             if name == "FLUSHED":
-                flushed_q = Signal(8)   # registered: keeps the popcount off the adder's path
+                flushed_q = Signal(8)  # registered: keeps the popcount off the adder's path
                 m.d.sync += [flushed_q.eq(flushed_add), cnt.eq(cnt + flushed_q)]
             elif name == "FLUSHES":
                 continue
@@ -201,31 +229,44 @@ class MMU(wiring.Component):
         wp_hpa = Signal(PA_BITS)
         wp_data = Signal(64)
         busy = Signal()
-        m.d.comb += [csrs.ro["ID"].eq(MMU_ID), csrs.ro["WP_GVA"].eq(wp_gva),
-                     csrs.ro["WP_HPA"].eq(wp_hpa), csrs.ro["WP_DATA"].eq(wp_data),
-                     csrs.ro["STATUS"].eq(Cat(busy, init))]
+        m.d.comb += [
+            csrs.ro["ID"].eq(MMU_ID),
+            csrs.ro["WP_GVA"].eq(wp_gva),
+            csrs.ro["WP_HPA"].eq(wp_hpa),
+            csrs.ro["WP_DATA"].eq(wp_data),
+            csrs.ro["STATUS"].eq(Cat(busy, init)),
+        ]
 
         # ---- flushes, write-protect table, fault injection from CSRs -----------------------------
         fl_stb, fl_data = csrs.wo["FLUSH"]
         fl = MMU_CSR["FLUSH"].fields
-        fl_op = fl_data[fl[0].offset:fl[0].offset + fl[0].width]
-        fl_vpid = fl_data[fl[1].offset:fl[1].offset + fl[1].width]
-        m.d.comb += [tlb.flush.eq(fl_stb), tlb.flush_op.eq(fl_op), tlb.flush_vpid.eq(fl_vpid),
-                     tlb.flush_vpn.eq(csrs.rw["FLUSH_GVA"][12:VA_BITS]),
-                     pwc.flush.eq(fl_stb & ((fl_op == FlushOp.ALL) | (fl_op == FlushOp.PWC)))]
+        fl_op = fl_data[fl[0].offset : fl[0].offset + fl[0].width]
+        fl_vpid = fl_data[fl[1].offset : fl[1].offset + fl[1].width]
+        m.d.comb += [
+            tlb.flush.eq(fl_stb),
+            tlb.flush_op.eq(fl_op),
+            tlb.flush_vpid.eq(fl_vpid),
+            tlb.flush_vpn.eq(csrs.rw["FLUSH_GVA"][12:VA_BITS]),
+            pwc.flush.eq(fl_stb & ((fl_op == FlushOp.ALL) | (fl_op == FlushOp.PWC))),
+        ]
         fl_count = Signal()
         with m.If(fl_count):
             m.d.sync += counters["FLUSHES"].eq(counters["FLUSHES"] + 1)
         m.d.comb += fl_count.eq(fl_stb)
 
         wpt_stb, wpt_data = csrs.wo["WPT"]
-        m.d.comb += [wpt_wr.en.eq(init | wpt_stb),
-                     wpt_wr.addr.eq(Mux(init, init_ctr, wpt_data[:12])),
-                     wpt_wr.data.eq(~init & wpt_data[63])]
+        m.d.comb += [
+            wpt_wr.en.eq(init | wpt_stb),
+            wpt_wr.addr.eq(Mux(init, init_ctr, wpt_data[:12])),
+            wpt_wr.data.eq(~init & wpt_data[63]),
+        ]
 
         inj_stb, inj_data = csrs.wo["INJ"]
-        m.d.comb += [tlb.inj.eq(inj_stb), tlb.inj_idx.eq(inj_data[:8]),
-                     tlb.inj_mask.eq(csrs.rw["INJ_MASK"][:PN])]
+        m.d.comb += [
+            tlb.inj.eq(inj_stb),
+            tlb.inj_idx.eq(inj_data[:8]),
+            tlb.inj_mask.eq(csrs.rw["INJ_MASK"][:PN]),
+        ]
 
         # ---- memory port -----------------------------------------------------------------------
         cmd = axi.cmd
@@ -256,10 +297,12 @@ class MMU(wiring.Component):
         with m.If(fl_stb & busy):
             m.d.sync += kill_refill.eq(1)
 
-        m.d.comb += [tlb.lk_vpn.eq(self.req.payload.gva[12:]),
-                     tlb.lk_mode.eq(c_ctrl[0]),
-                     tlb.lk_vpid.eq(c_ctrl[16:32]),
-                     pwc.q_gpn.eq(xgpa[12:])]
+        m.d.comb += [
+            tlb.lk_vpn.eq(self.req.payload.gva[12:]),
+            tlb.lk_mode.eq(c_ctrl[0]),
+            tlb.lk_vpid.eq(c_ctrl[16:32]),
+            pwc.q_gpn.eq(xgpa[12:]),
+        ]
 
         hit_e = tlb.hit_entry
         with m.FSM(name="mmu") as fsm:
@@ -267,27 +310,47 @@ class MMU(wiring.Component):
                 m.d.comb += [self.req.ready.eq(~init), tlb.lk_valid.eq(self.req.valid & ~init)]
                 with m.If(self.req.valid & ~init):
                     p = self.req.payload
-                    m.d.sync += [gva.eq(p.gva), kind.eq(p.kind), user.eq(p.user), wdata.eq(p.wdata),
-                                 mode.eq(c_ctrl[0]), pwc_en.eq(c_ctrl[1]), vpid.eq(c_ctrl[16:32]),
-                                 r_reads.eq(0), r_flushed.eq(0), r_hit.eq(0), r_fault.eq(Fault.NONE),
-                                 kill_refill.eq(0)]
+                    m.d.sync += [
+                        gva.eq(p.gva),
+                        kind.eq(p.kind),
+                        user.eq(p.user),
+                        wdata.eq(p.wdata),
+                        mode.eq(c_ctrl[0]),
+                        pwc_en.eq(c_ctrl[1]),
+                        vpid.eq(c_ctrl[16:32]),
+                        r_reads.eq(0),
+                        r_flushed.eq(0),
+                        r_hit.eq(0),
+                        r_fault.eq(Fault.NONE),
+                        kill_refill.eq(0),
+                    ]
                     m.next = "LOOKUP"
 
             with m.State("LOOKUP"):
                 m.d.comb += busy.eq(1)
-                serve = tlb.hit & ~_perm_fail(kind, user, hit_e.w & hit_e.dirty, hit_e.u, ~hit_e.x) \
+                serve = (
+                    tlb.hit
+                    & ~_perm_fail(kind, user, hit_e.w & hit_e.dirty, hit_e.u, ~hit_e.x)
                     & ((kind != AccessKind.READ) | hit_e.r)
+                )
                 with m.If(serve):
                     m.d.comb += [tlb.touch.eq(1), tlb.touch_idx.eq(tlb.hit_idx), inc["HITS"].eq(1)]
                     mask = size_mask(hit_e.size, PN)
-                    m.d.sync += [r_hit.eq(1), r_size.eq(hit_e.size),
-                                 r_hpa.eq(Cat(gva[:12], (hit_e.ppn & ~mask) | (gva[12:12 + PN] & mask)))]
+                    m.d.sync += [
+                        r_hit.eq(1),
+                        r_size.eq(hit_e.size),
+                        r_hpa.eq(Cat(gva[:12], (hit_e.ppn & ~mask) | (gva[12 : 12 + PN] & mask))),
+                    ]
                     with m.If(is_write):
                         m.next = "STORE_CHK"
                     with m.Else():
                         m.next = "RESP"
                 with m.Else():
-                    m.d.comb += [tlb.kill.eq(tlb.hit), tlb.kill_idx.eq(tlb.hit_idx), inc["MISSES"].eq(1)]
+                    m.d.comb += [
+                        tlb.kill.eq(tlb.hit),
+                        tlb.kill_idx.eq(tlb.hit_idx),
+                        inc["MISSES"].eq(1),
+                    ]
                     m.d.sync += [lvl.eq(3), acc_rw.eq(1), acc_us.eq(1), acc_xd.eq(0)]
                     with m.If(mode):
                         m.d.sync += table.eq(scr3)
@@ -300,8 +363,13 @@ class MMU(wiring.Component):
                 m.d.comb += busy.eq(1)
                 with m.If(pwc_en & pwc.hit):
                     m.d.comb += inc["PWC_HITS"].eq(1)
-                    m.d.sync += [x_hpa.eq(Cat(xgpa[:12], pwc.hpn)), x_lvl.eq(pwc.entry.level),
-                                 x_r.eq(pwc.entry.r), x_w.eq(pwc.entry.w), x_x.eq(pwc.entry.x)]
+                    m.d.sync += [
+                        x_hpa.eq(Cat(xgpa[:12], pwc.hpn)),
+                        x_lvl.eq(pwc.entry.level),
+                        x_r.eq(pwc.entry.r),
+                        x_w.eq(pwc.entry.w),
+                        x_x.eq(pwc.entry.x),
+                    ]
                     m.next = "XDONE"
                 with m.Else():
                     m.d.sync += [elvl.eq(3), etable.eq(eptp), e_r.eq(1), e_w.eq(1), e_x.eq(1)]
@@ -315,8 +383,12 @@ class MMU(wiring.Component):
                 m.d.comb += busy.eq(1)
                 with m.If(rsp.valid):
                     is_leaf = (elvl == 0) | (ept.ps & ((elvl == 1) | (elvl == 2)))
-                    bad = ((~(ept.r | ept.w | ept.x)) | (ept.w & ~ept.r)
-                           | ((elvl == 3) & ept.ps) | _rsvd(ept.pfn, elvl, is_leaf, ept=True))
+                    bad = (
+                        (~(ept.r | ept.w | ept.x))
+                        | (ept.w & ~ept.r)
+                        | ((elvl == 3) & ept.ps)
+                        | _rsvd(ept.pfn, elvl, is_leaf, ept=True)
+                    )
                     n_r, n_w, n_x = e_r & ept.r, e_w & ept.w, e_x & ept.x
                     with m.If(rsp.payload.err):
                         respond(Fault.BUS_ERROR)
@@ -324,15 +396,38 @@ class MMU(wiring.Component):
                         respond(Fault.EPT_VIOLATION)
                     with m.Elif(is_leaf):
                         hpa = _leaf_addr(ept.pfn, xgpa, elvl)
-                        m.d.sync += [x_hpa.eq(hpa), x_lvl.eq(elvl), x_r.eq(n_r), x_w.eq(n_w), x_x.eq(n_x)]
+                        m.d.sync += [
+                            x_hpa.eq(hpa),
+                            x_lvl.eq(elvl),
+                            x_r.eq(n_r),
+                            x_w.eq(n_w),
+                            x_x.eq(n_x),
+                        ]
                         low = size_mask(elvl, PN)
-                        m.d.comb += [pwc.fill.eq(pwc_en), *_set(pwc.fill_entry,
-                            {"valid": 1, "gpn": xgpa[12:] & ~low, "hpn": hpa[12:] & ~low,
-                             "r": n_r, "w": n_w, "x": n_x, "level": elvl})]
+                        m.d.comb += [
+                            pwc.fill.eq(pwc_en),
+                            *_set(
+                                pwc.fill_entry,
+                                {
+                                    "valid": 1,
+                                    "gpn": xgpa[12:] & ~low,
+                                    "hpn": hpa[12:] & ~low,
+                                    "r": n_r,
+                                    "w": n_w,
+                                    "x": n_x,
+                                    "level": elvl,
+                                },
+                            ),
+                        ]
                         m.next = "XDONE"
                     with m.Else():
-                        m.d.sync += [etable.eq(ept.pfn), elvl.eq(elvl - 1),
-                                     e_r.eq(n_r), e_w.eq(n_w), e_x.eq(n_x)]
+                        m.d.sync += [
+                            etable.eq(ept.pfn),
+                            elvl.eq(elvl - 1),
+                            e_r.eq(n_r),
+                            e_w.eq(n_w),
+                            e_x.eq(n_x),
+                        ]
                         m.next = "E_RD"
 
             with m.State("XDONE"):
@@ -362,8 +457,12 @@ class MMU(wiring.Component):
                     is_leaf = (lvl == 0) | (pte.ps & ((lvl == 1) | (lvl == 2)))
                     bad = ((lvl == 3) & pte.ps) | _rsvd(pte.pfn, lvl, is_leaf, ept=False)
                     n_rw, n_us, n_xd = acc_rw & pte.rw, acc_us & pte.us, acc_xd | pte.xd
-                    m.d.sync += [g_val[lvl].eq(rsp.payload.rdata),
-                                 acc_rw.eq(n_rw), acc_us.eq(n_us), acc_xd.eq(n_xd)]
+                    m.d.sync += [
+                        g_val[lvl].eq(rsp.payload.rdata),
+                        acc_rw.eq(n_rw),
+                        acc_us.eq(n_us),
+                        acc_xd.eq(n_xd),
+                    ]
                     with m.If(rsp.payload.err):
                         respond(Fault.BUS_ERROR)
                     with m.Elif(~pte.p | bad):
@@ -382,8 +481,9 @@ class MMU(wiring.Component):
             need_wb = Signal(4)
             for i in range(4):
                 v = X86PTE(g_val[i])
-                m.d.comb += need_wb[i].eq((i >= leaf_lvl) & (
-                    ~v.a | ((i == leaf_lvl) & is_write & ~v.d)))
+                m.d.comb += need_wb[i].eq(
+                    (i >= leaf_lvl) & (~v.a | ((i == leaf_lvl) & is_write & ~v.d))
+                )
             ew_vec = Cat(*(g_ew[i] for i in range(4)))
             leaf_val = X86PTE(g_val[leaf_lvl])
 
@@ -394,12 +494,26 @@ class MMU(wiring.Component):
                 with m.Else():
                     size = Mux(leaf_lvl < x_lvl, leaf_lvl, x_lvl)
                     m.d.sync += [
-                        lvl.eq(3), r_size.eq(size),
-                        *_set(new_ent, {"valid": 1, "mode": 0, "vpid": vpid, "vpn": gva[12:],
-                                    "size": size, "ppn": r_hpa[12:] & ~size_mask(size, PN),
-                                    "r": x_r, "w": acc_rw & x_w, "x": ~acc_xd & x_x, "u": acc_us,
-                                    "dirty": leaf_val.d | is_write, "pte_valid": 1,
-                                    "pte": g_hpa[leaf_lvl]}),
+                        lvl.eq(3),
+                        r_size.eq(size),
+                        *_set(
+                            new_ent,
+                            {
+                                "valid": 1,
+                                "mode": 0,
+                                "vpid": vpid,
+                                "vpn": gva[12:],
+                                "size": size,
+                                "ppn": r_hpa[12:] & ~size_mask(size, PN),
+                                "r": x_r,
+                                "w": acc_rw & x_w,
+                                "x": ~acc_xd & x_x,
+                                "u": acc_us,
+                                "dirty": leaf_val.d | is_write,
+                                "pte_valid": 1,
+                                "pte": g_hpa[leaf_lvl],
+                            },
+                        ),
                     ]
                     m.next = "AD_WB"
 
@@ -408,10 +522,17 @@ class MMU(wiring.Component):
                 cur = X86PTE(g_val[lvl])
                 with m.If(need_wb.bit_select(lvl, 1)):
                     newv = Signal(X86PTE)
-                    m.d.comb += [newv.eq(cur), newv.a.eq(1),
-                                 newv.d.eq(cur.d | ((lvl == leaf_lvl) & is_write))]
-                    m.d.comb += [cmd.valid.eq(1), cmd.payload.addr.eq(Cat(Const(0, 3), g_hpa[lvl])),
-                                 cmd.payload.we.eq(1), cmd.payload.wdata.eq(newv)]
+                    m.d.comb += [
+                        newv.eq(cur),
+                        newv.a.eq(1),
+                        newv.d.eq(cur.d | ((lvl == leaf_lvl) & is_write)),
+                    ]
+                    m.d.comb += [
+                        cmd.valid.eq(1),
+                        cmd.payload.addr.eq(Cat(Const(0, 3), g_hpa[lvl])),
+                        cmd.payload.we.eq(1),
+                        cmd.payload.wdata.eq(newv),
+                    ]
                     with m.If(cmd.ready):
                         m.d.comb += inc["WALK_WRITES"].eq(1)
                         m.d.sync += g_val[lvl].eq(newv)
@@ -453,14 +574,32 @@ class MMU(wiring.Component):
                             respond(Fault.SHADOW_PF)
                         with m.Else():
                             hpa = _leaf_addr(spte.pfn, gva, lvl)
-                            bp = Cat(Const(0, 3), _index(gva, spte.glevel),
-                                     (pt_base + spte.gpt_page)[:PN])
+                            bp = Cat(
+                                Const(0, 3),
+                                _index(gva, spte.glevel),
+                                (pt_base + spte.gpt_page)[:PN],
+                            )
                             m.d.sync += [
-                                r_hpa.eq(hpa), r_size.eq(lvl),
-                                *_set(new_ent, {"valid": 1, "mode": 1, "vpid": vpid, "vpn": gva[12:],
-                                            "size": lvl, "ppn": hpa[12:] & ~size_mask(lvl, PN),
-                                            "r": 1, "w": n_rw, "x": ~n_xd, "u": n_us, "dirty": 1,
-                                            "pte_valid": spte.bp, "pte": bp[3:]}),
+                                r_hpa.eq(hpa),
+                                r_size.eq(lvl),
+                                *_set(
+                                    new_ent,
+                                    {
+                                        "valid": 1,
+                                        "mode": 1,
+                                        "vpid": vpid,
+                                        "vpn": gva[12:],
+                                        "size": lvl,
+                                        "ppn": hpa[12:] & ~size_mask(lvl, PN),
+                                        "r": 1,
+                                        "w": n_rw,
+                                        "x": ~n_xd,
+                                        "u": n_us,
+                                        "dirty": 1,
+                                        "pte_valid": spte.bp,
+                                        "pte": bp[3:],
+                                    },
+                                ),
                             ]
                             m.next = "FILL"
                     with m.Else():
@@ -478,8 +617,11 @@ class MMU(wiring.Component):
             # ---- stores: write-protect check, then the store or a WP fault ----
             wp_off = Signal(PN + 1)
             in_range = Signal()
-            m.d.comb += [wp_off.eq(r_hpa[12:] - pt_base), tlb.pte_q.eq(r_hpa[3:]),
-                         wpt_rd.addr.eq(wp_off)]
+            m.d.comb += [
+                wp_off.eq(r_hpa[12:] - pt_base),
+                tlb.pte_q.eq(r_hpa[3:]),
+                wpt_rd.addr.eq(wp_off),
+            ]
             with m.State("STORE_CHK"):
                 m.d.comb += busy.eq(1)
                 m.d.sync += in_range.eq(wp_off < self._wp_pages)
@@ -490,14 +632,21 @@ class MMU(wiring.Component):
                 with m.If(tlb.pte_match | (in_range & wpt_rd.data)):
                     # A CSR flush owns the TLB's invalidate port this cycle: retry next cycle.
                     with m.If(~fl_stb):
-                        m.d.comb += [tlb.pte_inv.eq(1), fl_count.eq(1),
-                                     inc["WP_FAULTS"].eq(1)]
-                        m.d.sync += [r_flushed.eq(tlb.flushed), wp_gva.eq(gva), wp_hpa.eq(r_hpa),
-                                     wp_data.eq(wdata)]
+                        m.d.comb += [tlb.pte_inv.eq(1), fl_count.eq(1), inc["WP_FAULTS"].eq(1)]
+                        m.d.sync += [
+                            r_flushed.eq(tlb.flushed),
+                            wp_gva.eq(gva),
+                            wp_hpa.eq(r_hpa),
+                            wp_data.eq(wdata),
+                        ]
                         respond(Fault.WP)
                 with m.Else():
-                    m.d.comb += [cmd.valid.eq(1), cmd.payload.addr.eq(r_hpa), cmd.payload.we.eq(1),
-                                 cmd.payload.wdata.eq(wdata)]
+                    m.d.comb += [
+                        cmd.valid.eq(1),
+                        cmd.payload.addr.eq(r_hpa),
+                        cmd.payload.we.eq(1),
+                        cmd.payload.wdata.eq(wdata),
+                    ]
                     with m.If(cmd.ready):
                         m.next = "ST_WT"
 
@@ -519,6 +668,15 @@ class MMU(wiring.Component):
 
         # Internal signals for formal harnesses (hdl/mmu/formal.py); no effect on the design.
         self.probe = SimpleNamespace(
-            fsm=fsm, reads=r_reads, mode=mode, busy=busy, kill_refill=kill_refill,
-            flush_stb=fl_stb, fill=tlb.fill, fill_entry=tlb.fill_entry, gva=gva, vpid=vpid)
+            fsm=fsm,
+            reads=r_reads,
+            mode=mode,
+            busy=busy,
+            kill_refill=kill_refill,
+            flush_stb=fl_stb,
+            fill=tlb.fill,
+            fill_entry=tlb.fill_entry,
+            gva=gva,
+            vpid=vpid,
+        )
         return m

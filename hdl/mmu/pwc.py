@@ -50,13 +50,23 @@ class Pwc(wiring.Component):
     """
 
     def __init__(self, entries: int = 8):
-        require(self, isinstance(entries, int) and 1 <= entries <= 64,
-                ValueError(f"pwc entries must be an integer from 1 to 64, not {entries!r}"))
+        require(
+            self,
+            isinstance(entries, int) and 1 <= entries <= 64,
+            ValueError(f"pwc entries must be an integer from 1 to 64, not {entries!r}"),
+        )
         self._entries = entries
-        super().__init__({
-            "q_gpn": In(PN_BITS), "hit": Out(1), "entry": Out(PwcEntry), "hpn": Out(PN_BITS),
-            "fill": In(1), "fill_entry": In(PwcEntry), "flush": In(1),
-        })
+        super().__init__(
+            {
+                "q_gpn": In(PN_BITS),
+                "hit": Out(1),
+                "entry": Out(PwcEntry),
+                "hpn": Out(PN_BITS),
+                "fill": In(1),
+                "fill_entry": In(PwcEntry),
+                "flush": In(1),
+            }
+        )
 
     @property
     def entries(self) -> int:
@@ -71,7 +81,8 @@ class Pwc(wiring.Component):
         match = Signal(n)
         for i, e in enumerate(ents):
             m.d.comb += match[i].eq(
-                e.valid & (((e.gpn ^ self.q_gpn) & ~size_mask(e.level, PN_BITS)) == 0))
+                e.valid & (((e.gpn ^ self.q_gpn) & ~size_mask(e.level, PN_BITS)) == 0)
+            )
         m.d.comb += [self.hit.eq(match.any()), self.entry.eq(mux_onehot(first_one(match), ents))]
         mask = size_mask(self.entry.level, PN_BITS)
         m.d.comb += self.hpn.eq((self.entry.hpn & ~mask) | (self.q_gpn & mask))

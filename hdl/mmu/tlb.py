@@ -38,23 +38,29 @@ class TlbEntry(data.Struct):
 def size_mask(size, bits: int):
     """Low page-number bits a page of ``size`` covers, as a ``bits``-wide value (so that ``~``
     of it keeps every high bit)."""
-    return Mux(size == PageSize.SIZE_1G, Const((1 << 18) - 1, bits),
-               Mux(size == PageSize.SIZE_2M, Const((1 << 9) - 1, bits), Const(0, bits)))
+    return Mux(
+        size == PageSize.SIZE_1G,
+        Const((1 << 18) - 1, bits),
+        Mux(size == PageSize.SIZE_2M, Const((1 << 9) - 1, bits), Const(0, bits)),
+    )
 
 
 def first_one(vec):
     """The lowest set bit of ``vec`` alone, through the carry chain (``v & -v``), instead of an
     ``n``-deep priority mux."""
-    return (vec & (~vec + 1))[:len(vec)]
+    return (vec & (~vec + 1))[: len(vec)]
 
 
 def encode(onehot):
     """Index of the set bit of a one-hot vector, as a tree of ORs."""
     n = len(onehot)
     bits = max(1, (n - 1).bit_length())
-    return Cat(*(
-        Cat(*(onehot[i] for i in range(n) if i >> b & 1)).any() if n > 1 << b else Const(0, 1)
-        for b in range(bits)))
+    return Cat(
+        *(
+            Cat(*(onehot[i] for i in range(n) if i >> b & 1)).any() if n > 1 << b else Const(0, 1)
+            for b in range(bits)
+        )
+    )
 
 
 def mux_onehot(onehot, values):
@@ -69,7 +75,7 @@ def plru_victim(tree, n: int):
     depth = n.bit_length() - 1
     node = Const(1, depth + 1)
     for _ in range(depth):
-        node = Cat(Array(tree)[node], node)[:depth + 1]  # node = 2*node + bit
+        node = Cat(Array(tree)[node], node)[: depth + 1]  # node = 2*node + bit
     return node[:depth]  # node is in [n, 2n): its low bits are the entry index
 
 
@@ -116,21 +122,41 @@ class Tlb(wiring.Component):
     """
 
     def __init__(self, entries: int = 32):
-        require(self, isinstance(entries, int) and 2 <= entries <= 256 and not entries & (entries - 1),
-                ValueError(f"entries must be a power of two from 2 to 256, not {entries!r}"))
+        require(
+            self,
+            isinstance(entries, int) and 2 <= entries <= 256 and not entries & (entries - 1),
+            ValueError(f"entries must be a power of two from 2 to 256, not {entries!r}"),
+        )
         self._entries = entries
         idx_bits = (entries - 1).bit_length()
-        super().__init__({
-            "lk_valid": In(1), "lk_vpn": In(VPN_BITS), "lk_mode": In(1), "lk_vpid": In(VPID_BITS),
-            "hit": Out(1), "hit_idx": Out(idx_bits), "hit_entry": Out(TlbEntry),
-            "fill": In(1), "fill_entry": In(TlbEntry),
-            "touch": In(1), "touch_idx": In(idx_bits),
-            "kill": In(1), "kill_idx": In(idx_bits),
-            "flush": In(1), "flush_op": In(2), "flush_vpn": In(VPN_BITS), "flush_vpid": In(VPID_BITS),
-            "pte_q": In(PA_BITS - 3), "pte_match": Out(1), "pte_inv": In(1),
-            "flushed": Out(idx_bits + 1),
-            "inj": In(1), "inj_idx": In(idx_bits), "inj_mask": In(PPN_BITS),
-        })
+        super().__init__(
+            {
+                "lk_valid": In(1),
+                "lk_vpn": In(VPN_BITS),
+                "lk_mode": In(1),
+                "lk_vpid": In(VPID_BITS),
+                "hit": Out(1),
+                "hit_idx": Out(idx_bits),
+                "hit_entry": Out(TlbEntry),
+                "fill": In(1),
+                "fill_entry": In(TlbEntry),
+                "touch": In(1),
+                "touch_idx": In(idx_bits),
+                "kill": In(1),
+                "kill_idx": In(idx_bits),
+                "flush": In(1),
+                "flush_op": In(2),
+                "flush_vpn": In(VPN_BITS),
+                "flush_vpid": In(VPID_BITS),
+                "pte_q": In(PA_BITS - 3),
+                "pte_match": Out(1),
+                "pte_inv": In(1),
+                "flushed": Out(idx_bits + 1),
+                "inj": In(1),
+                "inj_idx": In(idx_bits),
+                "inj_mask": In(PPN_BITS),
+            }
+        )
 
     @property
     def entries(self) -> int:
@@ -147,12 +173,19 @@ class Tlb(wiring.Component):
         match = Signal(n)
         for i, e in enumerate(ents):
             mask = size_mask(e.size, VPN_BITS)
-            m.d.comb += match[i].eq(e.valid & (e.mode == self.lk_mode) & (e.vpid == self.lk_vpid)
-                                    & (((e.vpn ^ self.lk_vpn) & ~mask) == 0))
+            m.d.comb += match[i].eq(
+                e.valid
+                & (e.mode == self.lk_mode)
+                & (e.vpid == self.lk_vpid)
+                & (((e.vpn ^ self.lk_vpn) & ~mask) == 0)
+            )
         first = Signal(n)
         m.d.comb += first.eq(first_one(match))
-        m.d.sync += [self.hit.eq(self.lk_valid & match.any()), self.hit_idx.eq(encode(first)),
-                     self.hit_entry.eq(mux_onehot(first, ents))]
+        m.d.sync += [
+            self.hit.eq(self.lk_valid & match.any()),
+            self.hit_idx.eq(encode(first)),
+            self.hit_entry.eq(mux_onehot(first, ents)),
+        ]
 
         # Back-pointer match (WP check), registered: the answer to ``pte_q`` arrives the next
         # cycle, and ``pte_inv`` then drops the entries that matched and are still valid.

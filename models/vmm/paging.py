@@ -509,8 +509,11 @@ def walk_nested(
             return (False, 0, False, False, False, res.level)
         if pwc is not None:
             low = (1 << (9 * res.level)) - 1
-            pwc.fill(NestedEntry(gpn & ~low, (res.hpa >> PAGE_SHIFT) & ~low,
-                                 res.r, res.w, res.x, res.level))
+            pwc.fill(
+                NestedEntry(
+                    gpn & ~low, (res.hpa >> PAGE_SHIFT) & ~low, res.r, res.w, res.x, res.level
+                )
+            )
         return (True, res.hpa, res.r, res.w, res.x, res.level)
 
     def fail(fault: Fault) -> Translation:

@@ -18,18 +18,33 @@ from .mmu import MMUModel
 from .port import Response
 from .run import RunResult, run_scenario
 from .scenario import (
-    AccessOp, EptMapping, GuestMapping, InjectOp, InvlpgOp, Op, PteWriteOp, Scenario, SwitchOp,
+    AccessOp,
+    EptMapping,
+    GuestMapping,
+    InjectOp,
+    InvlpgOp,
+    Op,
+    PteWriteOp,
+    Scenario,
+    SwitchOp,
     check_scenario,
 )
 
-__all__ = ["vm_layout", "standard_trace", "demo_scenario", "summarize", "rv_detection", "with_mode",
-           "injection_activity"]
+__all__ = [
+    "vm_layout",
+    "standard_trace",
+    "demo_scenario",
+    "summarize",
+    "rv_detection",
+    "with_mode",
+    "injection_activity",
+]
 
 KB4, MB2 = PageSize.SIZE_4K, PageSize.SIZE_2M
-DATA_GVA = 0x7F00_0000_0000      # 4K user data pages
-CODE_GVA = 0x0000_0040_0000      # a 2M supervisor code page
-HEAP_GVA = 0x7F00_4000_0000      # a 2M heap page over EPT 4K pages (fragmented)
-N_HEAP_PAGES = 32                # EPT-mapped 4K pages of the heap; the rest is an EPT hole
+DATA_GVA = 0x7F00_0000_0000  # 4K user data pages
+CODE_GVA = 0x0000_0040_0000  # a 2M supervisor code page
+HEAP_GVA = 0x7F00_4000_0000  # a 2M heap page over EPT 4K pages (fragmented)
+N_HEAP_PAGES = 32  # EPT-mapped 4K pages of the heap; the rest is an EPT hole
 
 
 def vm_layout(n_data: int = 96) -> tuple[list[GuestMapping], list[EptMapping], list[int]]:
@@ -39,18 +54,26 @@ def vm_layout(n_data: int = 96) -> tuple[list[GuestMapping], list[EptMapping], l
     the EPT maps 4K at a time (as a hypervisor does after splitting a page for dirty logging).
     Returns the mappings and the list of data-page GVAs a trace may touch.
     """
-    guest = [GuestMapping(CODE_GVA, 0x0020_0000, MB2, writable=False, user=False, nx=False),
-             GuestMapping(HEAP_GVA, 0x0200_0000, MB2, writable=True, user=True, nx=True)]
+    guest = [
+        GuestMapping(CODE_GVA, 0x0020_0000, MB2, writable=False, user=False, nx=False),
+        GuestMapping(HEAP_GVA, 0x0200_0000, MB2, writable=True, user=True, nx=True),
+    ]
     pages = []
     for i in range(n_data):
         gva = DATA_GVA + i * 0x1000
-        guest.append(GuestMapping(gva, 0x0040_0000 + i * 0x3000, KB4, writable=True, user=True,
-                                  nx=True))
+        guest.append(
+            GuestMapping(gva, 0x0040_0000 + i * 0x3000, KB4, writable=True, user=True, nx=True)
+        )
         pages.append(gva)
-    ept = [EptMapping(gpa, 0x1_0000_0000 + gpa, MB2) for gpa in range(0, 0x0400_0000, 0x20_0000)
-           if gpa != 0x0200_0000]
-    ept += [EptMapping(0x0200_0000 + i * 0x1000, 0x2_0000_0000 + i * 0x5000, KB4)
-            for i in range(N_HEAP_PAGES)]
+    ept = [
+        EptMapping(gpa, 0x1_0000_0000 + gpa, MB2)
+        for gpa in range(0, 0x0400_0000, 0x20_0000)
+        if gpa != 0x0200_0000
+    ]
+    ept += [
+        EptMapping(0x0200_0000 + i * 0x1000, 0x2_0000_0000 + i * 0x5000, KB4)
+        for i in range(N_HEAP_PAGES)
+    ]
     pages += [HEAP_GVA + i * 0x1000 for i in range(N_HEAP_PAGES)]
     return guest, ept, pages
 
@@ -62,13 +85,20 @@ def _accesses(rng: random.Random, pages: list[int], n: int, hot: int) -> list[Op
     for _ in range(n):
         page = rng.choice(hot_set) if rng.random() < 0.85 else rng.choice(pages)
         kind = AccessKind.WRITE if rng.random() < 0.3 else AccessKind.READ
-        ops.append(AccessOp(page + 8 * rng.randrange(512), kind, user=True,
-                            data=rng.getrandbits(64) if kind == AccessKind.WRITE else 0))
+        ops.append(
+            AccessOp(
+                page + 8 * rng.randrange(512),
+                kind,
+                user=True,
+                data=rng.getrandbits(64) if kind == AccessKind.WRITE else 0,
+            )
+        )
     return ops
 
 
-def standard_trace(*, seed: int = 1, n_accesses: int = 2000, mode: str = "ept",
-                   hot: int = 24) -> Scenario:
+def standard_trace(
+    *, seed: int = 1, n_accesses: int = 2000, mode: str = "ept", hot: int = 24
+) -> Scenario:
     """The benchmark's standard trace: user reads and writes over 128 pages, mostly to a hot set
     smaller than the TLB, so both hits and misses are common."""
     rng = random.Random(seed)
@@ -80,8 +110,9 @@ def standard_trace(*, seed: int = 1, n_accesses: int = 2000, mode: str = "ept",
     return scenario
 
 
-def demo_scenario(*, seed: int = 7, n_phase: int = 300, injections: int = 4,
-                  entries: int = 32) -> Scenario:
+def demo_scenario(
+    *, seed: int = 7, n_phase: int = 300, injections: int = 4, entries: int = 32
+) -> Scenario:
     """The demo VM: traffic in EPT mode; the VMM switches to shadow paging; the guest remaps
     pages (each store to its page tables takes a WP fault); TLB faults are injected and must be
     caught by runtime verification; back to EPT mode."""
@@ -91,17 +122,17 @@ def demo_scenario(*, seed: int = 7, n_phase: int = 300, injections: int = 4,
     ops: list[Op] = list(_accesses(rng, pages, n_phase, hot))
     ops.append(SwitchOp("shadow"))
     ops += _accesses(rng, pages, n_phase // 2, hot)
-    for i in range(8):                               # the guest remaps pages, then uses them
+    for i in range(8):  # the guest remaps pages, then uses them
         gva = pages[i]
         ops.append(PteWriteOp(gva, gpa=0x0040_0000 + (len(pages) + i) * 0x3000))
         ops.append(AccessOp(gva + 0x10, AccessKind.READ, user=True))
     ops.append(PteWriteOp(pages[9], writable=False))  # and write-protects one
     ops.append(AccessOp(pages[9], AccessKind.WRITE, user=True, data=1))
-    for _ in range(injections):                       # a faulty processor: corrupt a TLB entry
-        for page in pages[:hot]:                      # the hot set is resident ...
+    for _ in range(injections):  # a faulty processor: corrupt a TLB entry
+        for page in pages[:hot]:  # the hot set is resident ...
             ops.append(AccessOp(page, AccessKind.READ, user=True))
         ops.append(InjectOp(rng.randrange(hot), 1 << rng.randrange(8, 20)))
-        ops += _accesses(rng, pages, 40, hot)         # ... and runtime verification runs
+        ops += _accesses(rng, pages, 40, hot)  # ... and runtime verification runs
         for page in pages[:hot]:
             ops.append(AccessOp(page + 8, AccessKind.READ, user=True))
     ops.append(InvlpgOp(pages[0]))
@@ -158,12 +189,13 @@ def injection_activity(scenario: Scenario, **mmu_params: int) -> list[bool]:
 def rv_detection(scenario: Scenario, result: RunResult) -> dict[str, Any]:
     """Detection of injected TLB faults by runtime verification.
 
-    The rate is detected / activated (see :func:`injection_activity`). An injection is detected by the first ``rv_mismatch`` event after it (and before the next
-    injection); the latency is counted in guest accesses and, when the port measured them, in
+    The rate is detected / activated (see :func:`injection_activity`). An injection is
+    detected by the first ``rv_mismatch`` event after it (and before the next injection); the
+    latency is counted in guest accesses and, when the port measured them, in
     cycles from the first access after the injection to the end of the detecting access.
     """
     access_ops = [i for i, op in enumerate(scenario.ops) if isinstance(op, AccessOp)]
-    by_op = dict(zip(access_ops, result.results))
+    by_op = dict(zip(access_ops, result.results, strict=True))
     injections = [i for i, op in enumerate(scenario.ops) if isinstance(op, InjectOp)]
     mismatches = [e["op"] for e in result.events if e["type"] == "rv_mismatch"]
     latencies, cycles = [], []
@@ -178,9 +210,14 @@ def rv_detection(scenario: Scenario, result: RunResult) -> dict[str, Any]:
             cycles.append(sum(by_op[i]["cycles"] for i in window))
     n = len(injections)
     activated = sum(injection_activity(scenario)) if n else 0
-    return {"injected": n, "activated": activated, "detected": len(latencies),
-            "rate": len(latencies) / activated if activated else None,
-            "latency_accesses": latencies, "latency_cycles": cycles or None}
+    return {
+        "injected": n,
+        "activated": activated,
+        "detected": len(latencies),
+        "rate": len(latencies) / activated if activated else None,
+        "latency_accesses": latencies,
+        "latency_cycles": cycles or None,
+    }
 
 
 def summarize(scenario: Scenario, result: RunResult) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import hashlib
 import os
 import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from amaranth.back import verilog
 from amaranth.lib import wiring
@@ -79,8 +79,13 @@ def run_cocotb(
         if "CFG_CXXFLAGS_PCH_I" not in flags:
             os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
     runner.build(
-        sources=[vfile], hdl_toplevel=toplevel, build_dir=sim_dir, always=rebuild,
-        timescale=("1ns", "1ps"), waves=waves, build_args=build_args,
+        sources=[vfile],
+        hdl_toplevel=toplevel,
+        build_dir=sim_dir,
+        always=rebuild,
+        timescale=("1ns", "1ps"),
+        waves=waves,
+        build_args=build_args,
         log_file=build_dir / "build.log",
     )
     if rebuild:
@@ -91,8 +96,15 @@ def run_cocotb(
     results.unlink(missing_ok=True)
     try:
         runner.test(
-            hdl_toplevel=toplevel, test_module=test_module, build_dir=sim_dir, test_dir=build_dir,
-            testcase=testcase, seed=seed, waves=waves, extra_env=env, results_xml=str(results),
+            hdl_toplevel=toplevel,
+            test_module=test_module,
+            build_dir=sim_dir,
+            test_dir=build_dir,
+            testcase=testcase,
+            seed=seed,
+            waves=waves,
+            extra_env=env,
+            results_xml=str(results),
             log_file=log_file,
         )
     except SystemExit:

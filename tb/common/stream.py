@@ -63,7 +63,7 @@ class StreamDriver:
 
 
 class StreamMonitor:
-    """Drives ``<prefix>__ready`` with a back-pressure pattern and queues each transfer's payload."""
+    """Drives ``<prefix>__ready`` with a back-pressure pattern and queues each payload."""
 
     def __init__(self, dut, prefix: str, clock, *, pauses: Iterator[bool] | None = None):
         self.log = logging.getLogger(f"cocotb.tb.{prefix}.monitor")

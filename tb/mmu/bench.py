@@ -19,17 +19,23 @@ from vmassist.toolchain import SIMULATORS, use_project_tools
 from ..common.runner import REPO, run_cocotb
 
 TARGETS = {"ept-cold": ("<=", 24), "ept-pwc": ("<=", 6), "shadow": ("==", 4)}
-LABELS = {"ept-cold": "EPT, cold (no PWC)", "ept-pwc": "EPT + page-walk cache",
-          "shadow": "shadow"}
+LABELS = {"ept-cold": "EPT, cold (no PWC)", "ept-pwc": "EPT + page-walk cache", "shadow": "shadow"}
 
 
 def measure(sim: str, accesses: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
         build_dir = REPO / "build" / "sim" / f"mmu-{sim}-e32-bench"
-        run_cocotb(top=lambda: MMU(), toplevel="mmu", test_module="tb.mmu.bench_cosim", sim=sim,
-                   build_dir=build_dir, waves=False, log_file=build_dir / "sim.log",
-                   extra_env={"BENCH_OUT": str(out), "BENCH_ACCESSES": str(accesses)})
+        run_cocotb(
+            top=lambda: MMU(),
+            toplevel="mmu",
+            test_module="tb.mmu.bench_cosim",
+            sim=sim,
+            build_dir=build_dir,
+            waves=False,
+            log_file=build_dir / "sim.log",
+            extra_env={"BENCH_OUT": str(out), "BENCH_ACCESSES": str(accesses)},
+        )
         return json.loads(out.read_text())
 
 
@@ -51,8 +57,10 @@ def render(data: dict[str, dict], accesses: int) -> str:
         s = ref[config]
         ok = _meets(s["refs_per_miss"], (op, bound))
         lines.append(
-            f"| {LABELS[config]} | {s['refs_per_miss']:.2f} | {op} {bound} | {'yes' if ok else 'NO'} "
-            f"| {s['cycles_per_translation']:.1f} | {s['hit_rate']:.3f} | {s['misses']} |")
+            f"| {LABELS[config]} | {s['refs_per_miss']:.2f} | {op} {bound} "
+            f"| {'yes' if ok else 'NO'} "
+            f"| {s['cycles_per_translation']:.1f} | {s['hit_rate']:.3f} | {s['misses']} |"
+        )
     lines += ["", "| simulator | simulated cycles | wall s | kcycles / s |", "|---|---|---|---|"]
     speed = {}
     for sim in SIMULATORS:
@@ -60,16 +68,27 @@ def render(data: dict[str, dict], accesses: int) -> str:
         wall = sum(v["wall_s"] for v in data[sim].values())
         speed[sim] = cycles / wall
         lines.append(f"| {sim} | {cycles} | {wall:.2f} | {speed[sim] / 1e3:.1f} |")
-    lines += ["", f"Verilator / Icarus co-simulation speed: **{speed['verilator'] / speed['icarus']:.2f}x** "
-              "(cocotb, the AXI models and the VMM model run in Python in both).", ""]
-    same = all(data["icarus"][c]["refs_per_miss"] == ref[c]["refs_per_miss"] and
-               data["icarus"][c]["cycles"] == ref[c]["cycles"] for c in TARGETS)
-    lines.append(f"Icarus and Verilator give identical counts and cycles: {'yes' if same else 'NO'}.")
+    lines += [
+        "",
+        f"Verilator / Icarus co-simulation speed: **{speed['verilator'] / speed['icarus']:.2f}x** "
+        "(cocotb, the AXI models and the VMM model run in Python in both).",
+        "",
+    ]
+    same = all(
+        data["icarus"][c]["refs_per_miss"] == ref[c]["refs_per_miss"]
+        and data["icarus"][c]["cycles"] == ref[c]["cycles"]
+        for c in TARGETS
+    )
+    lines.append(
+        f"Icarus and Verilator give identical counts and cycles: {'yes' if same else 'NO'}."
+    )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tb.mmu.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m tb.mmu.bench", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--accesses", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=REPO / "build" / "bench")
     args = ap.parse_args(argv)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import cocotb
 
+from models.vmm.run import COUNTERS, RunResult
 from models.vmm.vmm import VMM
 from models.vmm.workload import standard_trace, summarize, with_mode
-from models.vmm.run import COUNTERS, RunResult
 from vmassist.formats.mmu import MMU_CSR
 
 from .tb import MmuTB
@@ -21,11 +21,13 @@ CONFIGS = ("ept-cold", "ept-pwc", "shadow")
 
 @cocotb.test()
 async def standard_trace_configs(dut):
-    tb = await MmuTB.create(dut, seed=1, p_pause=0.0)   # ideal memory: 1-cycle AXI handshakes
+    tb = await MmuTB.create(dut, seed=1, p_pause=0.0)  # ideal memory: 1-cycle AXI handshakes
     n = int(os.environ.get("BENCH_ACCESSES", "2000"))
     out = {}
     for config in CONFIGS:
-        scenario = with_mode(standard_trace(n_accesses=n), "shadow" if config == "shadow" else "ept")
+        scenario = with_mode(
+            standard_trace(n_accesses=n), "shadow" if config == "shadow" else "ept"
+        )
         tb.port.mem.clear()
         await tb.reset()
         vmm = VMM(tb.port)

@@ -18,7 +18,8 @@ from .tb import MmuTB
 @cocotb.test()
 async def run(dut):
     scenario = load_scenario(os.environ["MMU_SCENARIO"])
-    tb = await MmuTB.create(dut, seed=int(cocotb.RANDOM_SEED),
-                            p_pause=float(os.environ.get("MMU_PAUSE", "0.3")))
+    tb = await MmuTB.create(
+        dut, seed=int(cocotb.RANDOM_SEED), p_pause=float(os.environ.get("MMU_PAUSE", "0.3"))
+    )
     result = await run_scenario(scenario, tb.port)
     Path(os.environ["MMU_RESULT"]).write_text(json.dumps(asdict(result)))

@@ -44,11 +44,19 @@ def render(scenario, result, model_ok: bool, sim: str, out: Path, waves: Path | 
         refs = sum(r["walk_reads"] for r in misses) / len(misses) if misses else 0.0
         faults = sum(1 for r in res if r["fault"])
         cyc = sum(r["cycles"] for r in res) / len(res)
-        rows.append(f"  {mode:<8} {len(res):>8} {hits / len(res):>9.1%} {refs:>10.2f} {cyc:>8.1f}"
-                    f" {faults:>7}")
+        rows.append(
+            f"  {mode:<8} {len(res):>8} {hits / len(res):>9.1%} {refs:>10.2f} {cyc:>8.1f}"
+            f" {faults:>7}"
+        )
     ev = s["events"]
-    lat = ", ".join(f"{a} access{'es' if a != 1 else ''} / {cy} cycles" for a, cy in
-                    zip(det["latency_accesses"], det["latency_cycles"] or [None] * 99))
+    lat = ", ".join(
+        f"{a} access{'es' if a != 1 else ''} / {cy} cycles"
+        for a, cy in zip(
+            det["latency_accesses"],
+            det["latency_cycles"] or [None] * len(det["latency_accesses"]),
+            strict=True,
+        )
+    )
     masked = det["injected"] - det["activated"]
     rate = f"{det['rate']:.0%}" if det["rate"] is not None else "n/a"
     lines = [
@@ -83,11 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     waves = waves_from_env()
     scenario = demo_scenario()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scenario.toml").write_text(scenario_to_toml(
-        scenario, comment="The MMU demo VM (python -m tb.mmu.demo). Replay: vmassist mmu run "
-        "--scenario build/demo/mmu/scenario.toml --sim verilator --out out/demo"))
-    result = run_hw(scenario, sim=args.sim, waves=waves, p_pause=0.2,
-                    build_root=REPO / "build" / "demo" / "sim")
+    (args.out / "scenario.toml").write_text(
+        scenario_to_toml(
+            scenario,
+            comment="The MMU demo VM (python -m tb.mmu.demo). Replay: vmassist mmu run "
+            "--scenario build/demo/mmu/scenario.toml --sim verilator --out out/demo",
+        )
+    )
+    result = run_hw(
+        scenario, sim=args.sim, waves=waves, p_pause=0.2, build_root=REPO / "build" / "demo" / "sim"
+    )
     model = run_model(scenario)
     model_ok = result.arch() == model.arch()
     write_outputs(result, args.out)

@@ -73,9 +73,20 @@ class MmuTB:
         """Hold reset, let it settle, then attach the agents (they sample reset when built)."""
         dut.rst.value = 1
         # Every handshake input starts at 0, so no agent ever samples an X-derived output.
-        for name in ("csr__awvalid", "csr__wvalid", "csr__bready", "csr__arvalid", "csr__rready",
-                     "mem__awready", "mem__wready", "mem__bvalid", "mem__arready", "mem__rvalid",
-                     "req__valid", "resp__ready"):
+        for name in (
+            "csr__awvalid",
+            "csr__wvalid",
+            "csr__bready",
+            "csr__arvalid",
+            "csr__rready",
+            "mem__awready",
+            "mem__wready",
+            "mem__bvalid",
+            "mem__arready",
+            "mem__rvalid",
+            "req__valid",
+            "resp__ready",
+        ):
             getattr(dut, name).value = 0
         await Timer(1, unit="ns")
         tb = cls(dut, seed=seed, p_pause=p_pause)
@@ -86,23 +97,37 @@ class MmuTB:
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb.mmu")
         self.rng = random.Random(seed)
-        for bus in ("csr", "mem"):   # cocotbext-axi is chatty at INFO
+        for bus in ("csr", "mem"):  # cocotbext-axi is chatty at INFO
             logging.getLogger(f"cocotb.{dut._name}.{bus}").setLevel(logging.WARNING)
         Clock(dut.clk, CLOCK_NS, unit="ns").start()
-        self.csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"),
-                                 dut.clk, dut.rst)
-        self.ram = AxiLiteRam(AxiLiteBus.from_prefix(dut, "mem", bus_separator="__"),
-                              dut.clk, dut.rst, size=2**PA_BITS)
+        self.csr = AxiLiteMaster(
+            AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk, dut.rst
+        )
+        self.ram = AxiLiteRam(
+            AxiLiteBus.from_prefix(dut, "mem", bus_separator="__"),
+            dut.clk,
+            dut.rst,
+            size=2**PA_BITS,
+        )
         self.pauses = p_pause
         if p_pause:
-            for ch in (self.ram.write_if.aw_channel, self.ram.write_if.w_channel,
-                       self.ram.write_if.b_channel, self.ram.read_if.ar_channel,
-                       self.ram.read_if.r_channel):
+            for ch in (
+                self.ram.write_if.aw_channel,
+                self.ram.write_if.w_channel,
+                self.ram.write_if.b_channel,
+                self.ram.read_if.ar_channel,
+                self.ram.read_if.r_channel,
+            ):
                 ch.set_pause_generator(random_pauses(random.Random(self.rng.random()), p_pause))
-        self.req = StreamDriver(dut, "req", dut.clk,
-                                pauses=random_pauses(random.Random(self.rng.random()), p_pause / 2))
-        self.resp = StreamMonitor(dut, "resp", dut.clk,
-                                  pauses=random_pauses(random.Random(self.rng.random()), p_pause / 2))
+        self.req = StreamDriver(
+            dut, "req", dut.clk, pauses=random_pauses(random.Random(self.rng.random()), p_pause / 2)
+        )
+        self.resp = StreamMonitor(
+            dut,
+            "resp",
+            dut.clk,
+            pauses=random_pauses(random.Random(self.rng.random()), p_pause / 2),
+        )
         self.port = HwPort(self)
         self.cycle = 0
         cocotb.start_soon(self._count())
@@ -120,8 +145,9 @@ class MmuTB:
 
     async def submit(self, gva: int, kind: AccessKind, user: bool, wdata: int = 0) -> int:
         """Queue one request without waiting for its answer; returns the submit cycle."""
-        bits = MmuReq.const({"gva": gva & (2**48 - 1), "kind": int(kind), "user": int(user),
-                             "wdata": wdata}).as_bits()
+        bits = MmuReq.const(
+            {"gva": gva & (2**48 - 1), "kind": int(kind), "user": int(user), "wdata": wdata}
+        ).as_bits()
         start = self.cycle
         await self.req.send(bits)
         return start
@@ -129,8 +155,15 @@ class MmuTB:
     async def collect(self, start: int) -> Response:
         """The next response, in order, timed from ``start``."""
         r = MmuResp.from_bits(await self.resp.queue.get())
-        return Response(hpa=r.hpa, fault=Fault(r.fault), size=PageSize(r.size), hit=bool(r.hit),
-                        walk_reads=r.walk_reads, flushed=r.flushed, cycles=self.cycle - start)
+        return Response(
+            hpa=r.hpa,
+            fault=Fault(r.fault),
+            size=PageSize(r.size),
+            hit=bool(r.hit),
+            walk_reads=r.walk_reads,
+            flushed=r.flushed,
+            cycles=self.cycle - start,
+        )
 
     async def access(self, gva: int, kind: AccessKind, user: bool, wdata: int = 0) -> Response:
         start = await self.submit(gva, kind, user, wdata)

@@ -9,13 +9,13 @@ import os
 import random
 
 import cocotb
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from models.vmm.paging import ref_translate
 from models.vmm.run import ARCH_FIELDS, run_model, run_scenario
 from models.vmm.scenario import random_scenario
 from models.vmm.vmm import VMM
-from vmassist.formats.mmu import AccessKind, Fault, FlushOp, MMU_CSR
+from vmassist.formats.mmu import MMU_CSR, AccessKind, Fault, FlushOp
 
 from .tb import MmuTB
 
@@ -34,16 +34,19 @@ def _entries() -> int:
 def _compare(log, tag: str, hw, model) -> None:
     """Architectural results, events and counters of the RTL run must equal the model's."""
     assert len(hw.results) == len(model.results), f"{tag}: result count differs"
-    for i, (a, b) in enumerate(zip(hw.results, model.results)):
+    for i, (a, b) in enumerate(zip(hw.results, model.results, strict=True)):
         ka = {k: a[k] for k in ARCH_FIELDS}
         kb = {k: b[k] for k in ARCH_FIELDS}
         assert ka == kb, f"{tag}: access #{i}: rtl {ka} != model {kb}"
     ev_hw = [{k: v for k, v in e.items() if k != "cycles"} for e in hw.events]
     ev_model = [{k: v for k, v in e.items() if k != "cycles"} for e in model.events]
     assert ev_hw == ev_model, f"{tag}: events differ:\nrtl   {ev_hw}\nmodel {ev_model}"
-    assert hw.counters == model.counters, f"{tag}: counters rtl {hw.counters} != model {model.counters}"
-    log.info("%s: %d accesses, %d events, counters %s", tag, len(hw.results), len(hw.events),
-             hw.counters)
+    assert hw.counters == model.counters, (
+        f"{tag}: counters rtl {hw.counters} != model {model.counters}"
+    )
+    log.info(
+        "%s: %d accesses, %d events, counters %s", tag, len(hw.results), len(hw.events), hw.counters
+    )
 
 
 @cocotb.test()
@@ -75,8 +78,8 @@ async def invlpg_races_refill(dut):
         await tb.reset()
         vmm = VMM(tb.port)
         await vmm.setup(scenario)
-        await vmm.switch("ept")                # raw hardware answers are architectural in EPT mode
-        page = vmm.mappable_page(rng)          # a present 4K guest page over any EPT page
+        await vmm.switch("ept")  # raw hardware answers are architectural in EPT mode
+        page = vmm.mappable_page(rng)  # a present 4K guest page over any EPT page
         if page is None:
             continue
         gva, new_gpa = page
@@ -91,9 +94,10 @@ async def invlpg_races_refill(dut):
         after = await tb.access(gva, AccessKind.READ, False)
         ref = ref_translate(tb.port.mem, vmm.gcr3, vmm.eptp, gva, AccessKind.READ, False)
         assert not after.hit, f"trial {trial}: stale entry survived INVLPG (seed {seed})"
-        assert (after.fault, after.hpa if after.fault == Fault.NONE else None) == \
-            (ref.fault, ref.hpa if ref.fault == Fault.NONE else None), \
-            f"trial {trial}: {after} != reference {ref} (seed {seed})"
+        assert (after.fault, after.hpa if after.fault == Fault.NONE else None) == (
+            ref.fault,
+            ref.hpa if ref.fault == Fault.NONE else None,
+        ), f"trial {trial}: {after} != reference {ref} (seed {seed})"
 
 
 @cocotb.test()
@@ -117,7 +121,9 @@ async def pte_write_races_walk(dut):
         gva, new_gpa = page
         pte_gva, new_pte = vmm.pte_store(gva, gpa=new_gpa)
         # Both requests enter the stream back to back: the store does not wait for the walk.
-        t0 = await tb.submit(gva, AccessKind.WRITE if rng.random() < 0.5 else AccessKind.READ, False)
+        t0 = await tb.submit(
+            gva, AccessKind.WRITE if rng.random() < 0.5 else AccessKind.READ, False
+        )
         t1 = await tb.submit(pte_gva, AccessKind.WRITE, False, new_pte)
         await tb.collect(t0)
         st = await tb.collect(t1)
@@ -130,4 +136,5 @@ async def pte_write_races_walk(dut):
         after = await tb.access(gva, AccessKind.READ, False)
         ref = ref_translate(tb.port.mem, vmm.gcr3, vmm.eptp, gva, AccessKind.READ, False)
         assert (after.fault, after.hpa) == (ref.fault, ref.hpa) or (
-            after.fault == ref.fault != Fault.NONE), f"trial {trial}: {after} != {ref}"
+            after.fault == ref.fault != Fault.NONE
+        ), f"trial {trial}: {after} != {ref}"

@@ -66,7 +66,9 @@ class RegisterMap:
             if reg.offset % stride:
                 raise ValueError(f"{name}.{reg.name}: offset {reg.offset:#x} not {stride}-aligned")
             if reg.offset in seen:
-                raise ValueError(f"{name}.{reg.name}: offset {reg.offset:#x} used by {seen[reg.offset]}")
+                raise ValueError(
+                    f"{name}.{reg.name}: offset {reg.offset:#x} used by {seen[reg.offset]}"
+                )
             seen[reg.offset] = reg.name
             for f in reg.fields:
                 if f.offset + f.width > data_width:
@@ -95,5 +97,7 @@ class RegisterMap:
             fields = "<br>".join(
                 f"`[{f.offset + f.width - 1}:{f.offset}]` {f.name}: {f.doc}" for f in r.fields
             )
-            lines.append(f"| `{r.offset:#05x}` | {r.name} | {r.access.value} | {fields} | {r.doc} |")
+            lines.append(
+                f"| `{r.offset:#05x}` | {r.name} | {r.access.value} | {fields} | {r.doc} |"
+            )
         return "\n".join(lines) + "\n"
