@@ -106,11 +106,20 @@ class TlbFlushHarness(Elaboratable):
         with m.Elif(tlb.flush & covers):
             m.d.sync += stale.eq(1)
 
+        # Back-pointer invalidation is pipelined: ``pte_inv`` drops the entries that held the
+        # previous cycle's ``pte_q`` and are still valid. An entry filled in that previous cycle
+        # was not compared, so such a fill (of the watched back-pointer) keeps the flag clear.
+        fill_pte = tlb.fill & holds_pte(tlb.fill_entry)
+        q_was_w = Signal()
+        filled_w = Signal()
+        m.d.sync += [q_was_w.eq(tlb.pte_q == w_pte), filled_w.eq(fill_pte)]
         stale_pte = Signal()
-        with m.If(clears & tlb.fill & holds_pte(tlb.fill_entry)):
+        with m.If(clears & fill_pte):
             m.d.sync += stale_pte.eq(0)
-        with m.Elif(tlb.pte_inv & (tlb.pte_q == w_pte)):
+        with m.Elif(tlb.pte_inv & q_was_w & ~filled_w):
             m.d.sync += stale_pte.eq(1)
+        asked = Signal()
+        m.d.sync += asked.eq(stale_pte & (tlb.pte_q == w_pte))
 
         looked_up = Signal()
         m.d.sync += looked_up.eq(stale & tlb.lk_valid & (tlb.lk_vpn == w_vpn)
@@ -123,7 +132,7 @@ class TlbFlushHarness(Elaboratable):
             Assert(~(stale & Cat(holds(e) for e in ents).any())),
             Assert(~(looked_up & tlb.hit)),
             Assert(~(stale_pte & Cat(holds_pte(e) for e in ents).any())),
-            Assert(~(stale_pte & (tlb.pte_q == w_pte) & tlb.pte_match)),
+            Assert(~(asked & tlb.pte_match)),
         ]
         m.d.comb += [c for i, c in enumerate(chks) if str(i) in sel]
         exp = os.environ.get("EXP", "")

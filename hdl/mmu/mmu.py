@@ -209,14 +209,14 @@ class MMU(wiring.Component):
         flushed_add = Signal(8)
         for name, cnt in counters.items():
             m.d.comb += csrs.ro[name].eq(cnt)
+            # Increments are registered first, so no decision logic feeds a carry chain in the
+            # same cycle; the counters trail their events by one cycle.
             if name == "FLUSHED":
-                flushed_q = Signal(8)  # registered: keeps the popcount off the adder's path
+                flushed_q = Signal(8)
                 m.d.sync += [flushed_q.eq(flushed_add), cnt.eq(cnt + flushed_q)]
-            elif name == "FLUSHES":
-                continue
             else:
-                with m.If(inc[name]):
-                    m.d.sync += cnt.eq(cnt + 1)
+                inc_q = Signal(name=f"inc_{name.lower()}_q")
+                m.d.sync += [inc_q.eq(inc[name]), cnt.eq(cnt + inc_q)]
 
         # After reset the write-protect table (block RAM, not reset) is swept clear, one page a
         # cycle; requests wait meanwhile and STATUS.init tells software when it may program it.
@@ -249,9 +249,7 @@ class MMU(wiring.Component):
             tlb.flush_vpn.eq(csrs.rw["FLUSH_GVA"][12:VA_BITS]),
             pwc.flush.eq(fl_stb & ((fl_op == FlushOp.ALL) | (fl_op == FlushOp.PWC))),
         ]
-        fl_count = Signal()
-        with m.If(fl_count):
-            m.d.sync += counters["FLUSHES"].eq(counters["FLUSHES"] + 1)
+        fl_count = inc["FLUSHES"]
         m.d.comb += fl_count.eq(fl_stb)
 
         wpt_stb, wpt_data = csrs.wo["WPT"]
@@ -627,9 +625,15 @@ class MMU(wiring.Component):
                 m.d.sync += in_range.eq(wp_off < self._wp_pages)
                 m.next = "STORE_CHK2"
 
+            prot = Signal()  # registered: the block RAM's output is slow
             with m.State("STORE_CHK2"):
                 m.d.comb += busy.eq(1)
-                with m.If(tlb.pte_match | (in_range & wpt_rd.data)):
+                m.d.sync += prot.eq(tlb.pte_match | (in_range & wpt_rd.data))
+                m.next = "STORE_DO"
+
+            with m.State("STORE_DO"):
+                m.d.comb += busy.eq(1)
+                with m.If(prot):
                     # A CSR flush owns the TLB's invalidate port this cycle: retry next cycle.
                     with m.If(~fl_stb):
                         m.d.comb += [tlb.pte_inv.eq(1), fl_count.eq(1), inc["WP_FAULTS"].eq(1)]
