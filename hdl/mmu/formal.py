@@ -14,6 +14,7 @@ from amaranth.lib import wiring
 from vmassist.formal import Proof
 from vmassist.formats.mmu import PA_BITS, VA_BITS, VPID_BITS, FlushOp, PageSize
 
+from ..common.params import require
 from .mmu import MMU
 from .tlb import Tlb
 
@@ -91,8 +92,11 @@ class TlbFlushHarness(Elaboratable):
     BUGS = ("no_fill_clear", "pwc_drops_shadow")
 
     def __init__(self, *, entries: int = 2, bug: str | None = None):
-        if bug is not None and bug not in self.BUGS:
-            raise ValueError(f"bug must be one of {self.BUGS} or None, not {bug!r}")
+        require(
+            self,
+            bug is None or bug in self.BUGS,
+            ValueError(f"bug must be one of {self.BUGS} or None, not {bug!r}"),
+        )
         self.dut = Tlb(entries)
         self.bug = bug
 
@@ -212,8 +216,11 @@ class RefillKillHarness(_MmuHarness):
     BUGS = ("no_clear",)
 
     def __init__(self, *, bug: str | None = None, **params):
-        if bug is not None and bug not in self.BUGS:
-            raise ValueError(f"bug must be one of {self.BUGS} or None, not {bug!r}")
+        require(
+            self,
+            bug is None or bug in self.BUGS,
+            ValueError(f"bug must be one of {self.BUGS} or None, not {bug!r}"),
+        )
         super().__init__(**params)
         self.bug = bug
 
