@@ -7,6 +7,7 @@ import pytest
 
 from hdl.mmu.formal import (
     PROOFS,
+    PwcRefillKillHarness,
     RefillKillHarness,
     ResponseBoundHarness,
     TlbFlushHarness,
@@ -54,6 +55,18 @@ def test_response_bound_below_the_ranking_is_not_proven(tmp_path):
     bound = ResponseBoundHarness.BOUND - 1
     result = prove("response_tight", ResponseBoundHarness(bound=bound), depth=3, build_dir=tmp_path)
     assert not result.passed
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RTL bug: the EPT leaf fills the page-walk cache even when a flush of the PWC raced "
+    "the walk (pwc.fill is not gated by kill_refill), so the flush is undone",
+)
+def test_pwc_refill_is_killed_by_a_racing_flush(tmp_path):
+    # Deep enough for the base case to reach the counterexample (step 10), so the failure is a
+    # trace; once the RTL gates the fill, k-induction closes and this becomes a registered proof.
+    result = prove("pwc_refill_kill", PwcRefillKillHarness(), depth=14, build_dir=tmp_path)
+    assert result.passed, f"{result.status}: {result.detail}\nlog: {result.log}"
 
 
 @pytest.mark.parametrize("harness", [TlbFlushHarness, RefillKillHarness])

@@ -20,6 +20,7 @@ from .tlb import Tlb
 
 __all__ = [
     "PROOFS",
+    "PwcRefillKillHarness",
     "RefillKillHarness",
     "ResponseBoundHarness",
     "TlbFlushHarness",
@@ -234,6 +235,32 @@ class RefillKillHarness(_MmuHarness):
         m.d.comb += Assert(~(probe.fill & (raced | probe.flush_stb)))
         if self.bug is None:  # the strengthening, true only of the true claim
             m.d.comb += Assert(idle | (raced == probe.kill_refill))
+
+
+class PwcRefillKillHarness(_MmuHarness):
+    """The page-walk cache's refills obey the same rule as the TLB's: no PWC fill lands after a
+    flush that drops the PWC (op ALL or PWC) has arrived during the walk that produced it.
+
+    **Does not hold** in the RTL as of this writing, so it is not in :data:`PROOFS`: the EPT
+    leaf fills the PWC whatever ``kill_refill`` says, so an entry derived from EPT entries read
+    before the flush survives it and serves the next walk (``tests/test_mmu_formal.py`` keeps a
+    strict xfail on it). ``raced`` is set by a PWC-dropping flush while busy and cleared in
+    IDLE; the claim is ``pwc.fill & ~pwc.flush -> ~raced``, strengthened with
+    ``raced -> kill_refill`` outside IDLE.
+    """
+
+    def check(self, m, probe):
+        pwc = getattr(probe, "pwc", None) or self.dut._pwc  # stopgap until the probe has it
+        idle = self.state("IDLE")
+        raced = Signal()
+        with m.If(idle):
+            m.d.sync += raced.eq(0)
+        with m.Elif(pwc.flush & probe.busy):
+            m.d.sync += raced.eq(1)
+        m.d.comb += [
+            Assert(~(pwc.fill & ~pwc.flush & raced)),
+            Assert(idle | ~raced | probe.kill_refill),
+        ]
 
 
 def _internal(fragment, probe, *names):
