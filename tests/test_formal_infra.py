@@ -96,3 +96,5 @@ _PROOFS, _MISSING = all_proofs()
 def test_registered_proof(proof: Proof, tmp_path):
     result = proof.run(tmp_path)
     assert result.passed, f"{result.status}: {result.detail}\nlog: {result.log}"
+    if proof.mode == "prove":
+        assert "successful proof by k-induction" in result.log.read_text()

@@ -456,4 +456,5 @@ PROOFS: list[Proof] = [
     Proof("mmu.refill_kill", lambda: RefillKillHarness(), depth=3, timeout=120),
     Proof("mmu.walk_reads_bounded", lambda: WalkBoundHarness(), depth=3, timeout=120),
     Proof("mmu.response_bounded", lambda: ResponseBoundHarness(), depth=3, timeout=120),
+    Proof("mmu.pwc_refill_kill", lambda: PwcRefillKillHarness(), depth=3, timeout=120),
 ]

@@ -403,7 +403,7 @@ class MMU(wiring.Component):
                         ]
                         low = size_mask(elvl, PN)
                         m.d.comb += [
-                            pwc.fill.eq(pwc_en),
+                            pwc.fill.eq(pwc_en & ~kill_refill),  # a racing flush wins
                             *_set(
                                 pwc.fill_entry,
                                 {
