@@ -242,3 +242,14 @@ def test_atomic_output_dir_replaces_files(tmp_path):
     assert (target / "keep.txt").read_text() == "keep"
     assert (target / "sub" / "a").read_text() == "a"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_register_docs_are_current():
+    """docs/registers.md is rendered from the register maps; regenerate with
+    `vmassist docs --out docs/registers.md` after changing a map."""
+    from pathlib import Path
+
+    from vmassist.cli import render_register_docs
+
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "registers.md").read_text()
+    assert committed == render_register_docs()

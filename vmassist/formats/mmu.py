@@ -212,7 +212,7 @@ MMU_CSR = RegisterMap(
             RW,
             "Mode, page-walk cache and current VPID.",
             ("mode", 0, 1, "0 EPT (nested walk), 1 shadow"),
-            ("pwc_en", 1, 1, "use the page-walk cache (nested TLB of guest-table GPAs)"),
+            ("pwc_en", 1, 1, "use the page-walk cache (nested TLB of EPT leaf translations)"),
             ("vpid", 16, VPID_BITS, "tag of new TLB entries and of lookups"),
             reset=0b10,
         ),
