@@ -19,8 +19,8 @@ from vmassist.formats.mmu import MMU_CSR, AccessKind, Fault, FlushOp
 
 from .tb import MmuTB
 
-N_SCENARIOS = int(os.environ.get("MMU_SCENARIOS", "3"))
-N_OPS = int(os.environ.get("MMU_OPS", "150"))
+N_SCENARIOS = int(os.environ.get("MMU_SCENARIOS", "6"))
+N_OPS = int(os.environ.get("MMU_OPS", "200"))
 
 
 def _seed() -> int:
