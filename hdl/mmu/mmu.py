@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from vmassist.formats.mmu import (
     EPTE,
+    MMU_COUNTERS,
     MMU_CSR,
     MMU_ID,
     PA_BITS,
@@ -190,21 +191,7 @@ class MMU(wiring.Component):
         x_x = Signal()
 
         # ---- counters ------------------------------------------------------------------------
-        counters = {
-            name: Signal(32, name=f"cnt_{name.lower()}")
-            for name in (
-                "HITS",
-                "MISSES",
-                "WALK_READS",
-                "WALK_WRITES",
-                "PWC_HITS",
-                "FAULTS",
-                "WP_FAULTS",
-                "FLUSHES",
-                "FLUSHED",
-                "STORES",
-            )
-        }
+        counters = {name: Signal(32, name=f"cnt_{name.lower()}") for name in MMU_COUNTERS}
         inc = {name: Signal(name=f"inc_{name.lower()}") for name in counters}
         flushed_add = Signal(8)
         for name, cnt in counters.items():

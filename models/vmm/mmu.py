@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from vmassist.formats.csr import Access
 from vmassist.formats.mmu import (
+    MMU_COUNTERS,
     MMU_CSR,
     MMU_ID,
     PA_BITS,
@@ -31,18 +32,7 @@ from .port import Response
 
 __all__ = ["MMUModel", "TlbEntry", "Plru", "PageWalkCache", "COUNTERS"]
 
-COUNTERS = (
-    "HITS",
-    "MISSES",
-    "WALK_READS",
-    "WALK_WRITES",
-    "PWC_HITS",
-    "FAULTS",
-    "WP_FAULTS",
-    "FLUSHES",
-    "FLUSHED",
-    "STORES",
-)
+COUNTERS = MMU_COUNTERS
 """The RO event counters of ``MMU_CSR``, in register order."""
 
 _VA_MASK = (1 << VA_BITS) - 1

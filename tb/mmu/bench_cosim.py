@@ -12,7 +12,7 @@ import cocotb
 from models.vmm.run import COUNTERS, RunResult
 from models.vmm.vmm import VMM
 from models.vmm.workload import standard_trace, summarize, with_mode
-from vmassist.formats.mmu import MMU_CSR
+from vmassist.formats.mmu import MMU_CSR, AccessKind, Fault
 
 from .tb import MmuTB
 
@@ -42,4 +42,26 @@ async def standard_trace_configs(dut):
         summary.update(cycles=tb.cycle - start_cycle, wall_s=wall)
         out[config] = summary
         tb.log.info("%s: %s", config, summary)
+    out["wp"] = await _wp_fault_cycles(tb)
+    tb.log.info("wp: %s", out["wp"])
     Path(os.environ["BENCH_OUT"]).write_text(json.dumps(out))
+
+
+async def _wp_fault_cycles(tb: MmuTB) -> dict:
+    """Cycles from a guest store to a protected PTE until the WP fault (with the flush of the
+    derived entries) is answered, with the store's own translation missing and hitting."""
+    scenario = standard_trace(n_accesses=0)
+    tb.port.mem.clear()
+    await tb.reset()
+    vmm = VMM(tb.port)
+    await vmm.setup(scenario)
+    gva = scenario.guest[2].gva  # a 4K data page
+    out = {}
+    for label in ("store translation missed", "store translation hit"):
+        await tb.access(gva, AccessKind.READ, True)  # the PTE is now held by a TLB entry
+        pte_gva, value = vmm.pte_store(gva, writable=True)
+        resp = await tb.access(pte_gva, AccessKind.WRITE, False, value)
+        assert resp.fault == Fault.WP and resp.flushed == 1, resp
+        await vmm.handle_wp(pte_gva, resp, value)
+        out[label] = resp.cycles
+    return out

@@ -49,6 +49,17 @@ def _compare(log, tag: str, hw, model) -> None:
     )
 
 
+async def _fresh_vmm(tb: MmuTB, seed: int) -> VMM:
+    """A reset DUT and empty memory, with a random scenario's tables set up by the VMM, in EPT
+    mode (where the hardware's raw answers are architectural)."""
+    tb.port.mem.clear()
+    await tb.reset()
+    vmm = VMM(tb.port)
+    await vmm.setup(random_scenario(seed, n_ops=0))
+    await vmm.switch("ept")
+    return vmm
+
+
 @cocotb.test()
 async def random_scenarios(dut):
     """Seeded random scenarios: both stages' page sizes, faults, switches, PTE writes, INVLPG."""
@@ -73,12 +84,7 @@ async def invlpg_races_refill(dut):
     rng = random.Random(seed)
     tb = await MmuTB.create(dut, seed=seed, p_pause=0.6)
     for trial in range(12):
-        scenario = random_scenario(seed * 100 + trial, n_ops=0)
-        tb.port.mem.clear()
-        await tb.reset()
-        vmm = VMM(tb.port)
-        await vmm.setup(scenario)
-        await vmm.switch("ept")  # raw hardware answers are architectural in EPT mode
+        vmm = await _fresh_vmm(tb, seed * 100 + trial)
         page = vmm.mappable_page(rng)  # a present 4K guest page over any EPT page
         if page is None:
             continue
@@ -109,12 +115,7 @@ async def pte_write_races_walk(dut):
     rng = random.Random(seed)
     tb = await MmuTB.create(dut, seed=seed, p_pause=0.4)
     for trial in range(12):
-        scenario = random_scenario(seed * 100 + trial, n_ops=0)
-        tb.port.mem.clear()
-        await tb.reset()
-        vmm = VMM(tb.port)
-        await vmm.setup(scenario)
-        await vmm.switch("ept")
+        vmm = await _fresh_vmm(tb, seed * 100 + trial)
         page = vmm.mappable_page(rng)
         if page is None:
             continue

@@ -36,6 +36,8 @@ __all__ = [
     "level_index",
     "rsvd_pfn_mask",
     "MMU_CSR",
+    "MMU_ID",
+    "MMU_COUNTERS",
 ]
 
 PA_BITS = 46  #: MAXPHYADDR, for guest-physical and host-physical addresses
@@ -325,3 +327,17 @@ MMU_CSR = RegisterMap(
 )
 
 MMU_ID = (0x554D4D56 << 32) | 1
+
+#: The event counters, in register order (each a read-only register of ``MMU_CSR``).
+MMU_COUNTERS = (
+    "HITS",
+    "MISSES",
+    "WALK_READS",
+    "WALK_WRITES",
+    "PWC_HITS",
+    "FAULTS",
+    "WP_FAULTS",
+    "FLUSHES",
+    "FLUSHED",
+    "STORES",
+)
