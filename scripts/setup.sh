@@ -57,16 +57,20 @@ else
     fresh=0
 fi
 
-# -- 2. Icarus Verilog ------------------------------------------------------------------------
-if ! command -v iverilog >/dev/null; then
+# -- 2. Debian packages: Icarus Verilog, and the headers Verilator's FST writer (WAVES=1) needs ------
+missing=()
+command -v iverilog >/dev/null || missing+=(iverilog)
+[ -e /usr/include/lz4.h ] || missing+=(liblz4-dev)
+[ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null; then
-        echo "setup: installing iverilog with apt-get"
+        echo "setup: installing ${missing[*]} with apt-get"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -q
-        apt-get install -y -q iverilog
+        apt-get install -y -q "${missing[@]}"
     else
-        echo "setup: Icarus Verilog (iverilog) is missing. Install it with:" >&2
-        echo "    sudo apt-get install -y iverilog" >&2
+        echo "setup: missing Debian packages. Install them with:" >&2
+        echo "    sudo apt-get install -y ${missing[*]}" >&2
         exit 1
     fi
 fi
