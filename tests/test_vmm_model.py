@@ -27,8 +27,8 @@ from models.vmm.paging import (
     ShadowTables,
     ept_walk,
     page_bytes,
-    ref_shadow_walk,
     ref_translate,
+    walk_shadow,
     zero_page,
 )
 from models.vmm.run import ARCH_FIELDS, RunResult, run_model, run_scenario, write_outputs
@@ -473,7 +473,7 @@ def test_shadow_prepopulate_matches_reference() -> None:
         for kind in (R, W, F):
             for user in (False, True):
                 ref = env.ref(gva, kind, user)
-                sw = ref_shadow_walk(env.mem, sh.scr3, gva, kind, user)
+                sw = walk_shadow(env.mem, sh.scr3, gva, kind, user)
                 if sw.ok:
                     assert ref.ok and sw.hpa == ref.hpa and sw.pte_hpa == ref.pte_hpa, hex(gva)
                     assert sw.size == min(ref.guest_level, ref.ept_level)
@@ -501,12 +501,12 @@ def test_shadow_prepopulate_matches_reference() -> None:
     assert sh.is_lazy(g1) and sh.derived(g1) == []
     assert sh.fill(0x1000_4060_5008)
     assert (
-        ref_shadow_walk(env.mem, sh.scr3, 0x1000_4060_5008, R, True).hpa
+        walk_shadow(env.mem, sh.scr3, 0x1000_4060_5008, R, True).hpa
         == env.ref(0x1000_4060_5008, R, True).hpa
         == 0x40_0060_5008
     )
     assert sh.fill(0x1000_4140_0008)
-    t = ref_shadow_walk(env.mem, sh.scr3, 0x1000_4140_0008, R, False)
+    t = walk_shadow(env.mem, sh.scr3, 0x1000_4140_0008, R, False)
     assert t.size == M2 and t.hpa == 0x40_0140_0008
     assert not sh.fill(0x1000_4000_0000 + 9 * 0x20_0000)  # EPT hole
     assert len(sh.derived(g1)) == 2
@@ -532,10 +532,10 @@ def test_shadow_resync_and_zap() -> None:
     env.poke(env.guest.to_hpa(pde_gpa), pfn=0, rw=1)
     assert sh.resync(pde_gpa) == 511
     assert len(sh.pages) == pages + 1
-    assert ref_shadow_walk(env.mem, sh.scr3, gva + 0x4008, W, False).hpa == HPA_BASE + 0x4008
+    assert walk_shadow(env.mem, sh.scr3, gva + 0x4008, W, False).hpa == HPA_BASE + 0x4008
     env.poke(env.guest.to_hpa(pde_gpa), p=0)
     assert sh.resync(pde_gpa) == 0 and len(sh.pages) == pages
-    assert ref_shadow_walk(env.mem, sh.scr3, gva + 0x3008, R, False).fault == Fault.SHADOW_PF
+    assert walk_shadow(env.mem, sh.scr3, gva + 0x3008, R, False).fault == Fault.SHADOW_PF
     env.poke(env.guest.to_hpa(pde_gpa), p=1, pfn=0x20_0000 >> 12)
     assert sh.resync(pde_gpa) == 1
     assert sh.zap(pde_gpa) == 1 and sh.derived(pde_gpa) == []

@@ -4,7 +4,7 @@ Modules
 -------
 memory    :class:`Memory` protocol and :class:`SparseMemory`
 paging    table builders (:class:`GuestTables`, :class:`EptTables`, :class:`ShadowTables`) and
-          the reference walks (:func:`ref_translate`, :func:`ref_shadow_walk`)
+          the reference walks (:func:`ref_translate`, :func:`walk_shadow`)
 port      :class:`MmuPort`, the VMM's view of an MMU, and :class:`Response`
 mmu       :class:`MMUModel`, the functional model of ``hdl/mmu``
 vmm       :class:`VMM`, the hypervisor software
@@ -20,8 +20,8 @@ from .paging import (
     GuestTables,
     ShadowTables,
     Translation,
-    ref_shadow_walk,
     ref_translate,
+    walk_shadow,
 )
 from .port import MmuPort, Response
 from .run import ARCH_FIELDS, RunResult, run_model, run_scenario, write_outputs
@@ -37,7 +37,7 @@ __all__ = [
     "ShadowTables",
     "Translation",
     "ref_translate",
-    "ref_shadow_walk",
+    "walk_shadow",
     "MmuPort",
     "Response",
     "MMUModel",

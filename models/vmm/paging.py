@@ -58,7 +58,6 @@ __all__ = [
     "walk_nested",
     "walk_shadow",
     "ref_translate",
-    "ref_shadow_walk",
     "GuestTables",
     "EptTables",
     "ShadowTables",
@@ -650,19 +649,6 @@ def ref_translate(
     Pure unless ``set_ad``: the A/D write-backs are only listed in ``writes``.
     """
     return walk_nested(mem, gcr3, eptp, gva, kind, user, pwc=None, set_ad=set_ad)
-
-
-def ref_shadow_walk(
-    mem: Memory,
-    scr3: int,
-    gva: int,
-    kind: AccessKind,
-    user: bool,
-    *,
-    pt_base: int = PT_BASE_DEFAULT,
-) -> Translation:
-    """The reference shadow walk (the shadow walker has no write-backs, so it is always pure)."""
-    return walk_shadow(mem, scr3, gva, kind, user, pt_base=pt_base)
 
 
 # ---- builders ------------------------------------------------------------------------------------

@@ -109,7 +109,6 @@ class MmuTB:
             dut.rst,
             size=2**PA_BITS,
         )
-        self.pauses = p_pause
         if p_pause:
             for ch in (
                 self.ram.write_if.aw_channel,
