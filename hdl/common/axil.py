@@ -4,6 +4,8 @@ from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .fsm import OneHotFSM
+
 __all__ = ["AxiLiteSignature", "AxiLiteMaster", "MemCmd", "MemResp"]
 
 
@@ -65,7 +67,8 @@ def MemCmd(addr_width: int, data_width: int = 64) -> data.StructLayout:
 
 
 def MemResp(data_width: int = 64) -> data.StructLayout:
-    """The answer to one :func:`MemCmd`: read data (0 for a write) and a bus-error flag."""
+    """The answer to one :func:`MemCmd`: read data (meaningless for a write) and a bus-error
+    flag."""
     return data.StructLayout({"rdata": data_width, "err": 1})
 
 
@@ -74,7 +77,14 @@ class AxiLiteMaster(wiring.Component):
 
     Addresses are aligned down to the bus width; writes use every byte strobe. Any latency and
     back-pressure on any channel is tolerated; AW and W are offered together and each is dropped
-    once accepted, as the protocol allows.
+    once accepted, as the protocol allows. ``araddr`` and ``awaddr`` are one register, loaded
+    (with ``wdata``) in every idle cycle.
+
+    Attributes
+    ----------
+    fsm : OneHotFSM
+        The transaction state machine (states IDLE, READ, RDATA, WRITE, BRESP), set by
+        ``elaborate``, for formal harnesses.
 
     Members
     -------
@@ -101,51 +111,63 @@ class AxiLiteMaster(wiring.Component):
         aw_done = Signal()
         w_done = Signal()
 
-        m.d.comb += [bus.wstrb.eq(-1), bus.awprot.eq(0), bus.arprot.eq(0)]
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    addr = self.cmd.payload.addr & align
-                    m.d.sync += [
-                        bus.awaddr.eq(addr),
-                        bus.araddr.eq(addr),
-                        bus.wdata.eq(self.cmd.payload.wdata),
-                        aw_done.eq(0),
-                        w_done.eq(0),
-                    ]
-                    with m.If(self.cmd.payload.we):
-                        m.next = "WRITE"
-                    with m.Else():
-                        m.next = "READ"
-            with m.State("READ"):
-                m.d.comb += bus.arvalid.eq(1)
-                with m.If(bus.arready):
-                    m.next = "RDATA"
-            with m.State("RDATA"):
-                # The response passes straight through: no extra cycle per memory reference.
-                m.d.comb += [
-                    self.resp.valid.eq(bus.rvalid),
-                    bus.rready.eq(self.resp.ready),
-                    self.resp.payload.rdata.eq(bus.rdata),
-                    self.resp.payload.err.eq(bus.rresp[1]),
-                ]
-                with m.If(bus.rvalid & self.resp.ready):
-                    m.next = "IDLE"
-            with m.State("WRITE"):
-                m.d.comb += [bus.awvalid.eq(~aw_done), bus.wvalid.eq(~w_done)]
-                with m.If(bus.awready):
-                    m.d.sync += aw_done.eq(1)
-                with m.If(bus.wready):
-                    m.d.sync += w_done.eq(1)
-                with m.If((aw_done | bus.awready) & (w_done | bus.wready)):
-                    m.next = "BRESP"
-            with m.State("BRESP"):
-                m.d.comb += [
-                    self.resp.valid.eq(bus.bvalid),
-                    bus.bready.eq(self.resp.ready),
-                    self.resp.payload.err.eq(bus.bresp[1]),
-                ]
-                with m.If(bus.bvalid & self.resp.ready):
-                    m.next = "IDLE"
+        # One address register serves AR and AW. It and the write data are loaded in every idle
+        # cycle, whether or not a command comes: their enable is then the state alone, not the
+        # command's valid, which is the end of the requester's decision logic.
+        addr = Signal(self._aw)
+        m.d.comb += [
+            bus.wstrb.eq(-1),
+            bus.awprot.eq(0),
+            bus.arprot.eq(0),
+            bus.awaddr.eq(addr),
+            bus.araddr.eq(addr),
+        ]
+        # One-hot: "idle" is one flip-flop, which is both the command's ready and the enable of
+        # the address and data registers. The read data is passed on in every state (``valid``
+        # qualifies it), so nothing but the bus lies between it and the requester's decoding.
+        self.fsm = fsm = OneHotFSM(m, ("IDLE", "READ", "RDATA", "WRITE", "BRESP"), name="axi")
+        m.d.comb += self.resp.payload.rdata.eq(bus.rdata)
+        with fsm.State("IDLE"):
+            m.d.comb += self.cmd.ready.eq(1)
+            m.d.sync += [
+                addr.eq(self.cmd.payload.addr & align),
+                bus.wdata.eq(self.cmd.payload.wdata),
+                aw_done.eq(0),
+                w_done.eq(0),
+            ]
+            with m.If(self.cmd.valid):
+                with m.If(self.cmd.payload.we):
+                    fsm.next = "WRITE"
+                with m.Else():
+                    fsm.next = "READ"
+        with fsm.State("READ"):
+            m.d.comb += bus.arvalid.eq(1)
+            with m.If(bus.arready):
+                fsm.next = "RDATA"
+        with fsm.State("RDATA"):
+            # The response passes straight through: no extra cycle per memory reference.
+            m.d.comb += [
+                self.resp.valid.eq(bus.rvalid),
+                bus.rready.eq(self.resp.ready),
+                self.resp.payload.rdata.eq(bus.rdata),
+                self.resp.payload.err.eq(bus.rresp[1]),
+            ]
+            with m.If(bus.rvalid & self.resp.ready):
+                fsm.next = "IDLE"
+        with fsm.State("WRITE"):
+            m.d.comb += [bus.awvalid.eq(~aw_done), bus.wvalid.eq(~w_done)]
+            with m.If(bus.awready):
+                m.d.sync += aw_done.eq(1)
+            with m.If(bus.wready):
+                m.d.sync += w_done.eq(1)
+            with m.If((aw_done | bus.awready) & (w_done | bus.wready)):
+                fsm.next = "BRESP"
+        with fsm.State("BRESP"):
+            m.d.comb += [
+                self.resp.valid.eq(bus.bvalid),
+                bus.bready.eq(self.resp.ready),
+                self.resp.payload.err.eq(bus.bresp[1]),
+            ]
+            with m.If(bus.bvalid & self.resp.ready):
+                fsm.next = "IDLE"
         return m

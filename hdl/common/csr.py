@@ -1,12 +1,13 @@
 """An AXI4-Lite register block rendered from a :class:`~vmassist.formats.csr.RegisterMap`."""
 
-from amaranth import Module, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from vmassist.formats.csr import Access, RegisterMap
 
 from .axil import AxiLiteSignature
+from .bits import mux_onehot
 
 __all__ = ["CsrBlock"]
 
@@ -23,6 +24,10 @@ class CsrBlock(wiring.Component):
     Parameters
     ----------
     regmap : RegisterMap
+    read_stages : int
+        1 (default): the read data is registered from the address in one cycle. 2: the
+        address decode is registered first (R answers a cycle later), for a block with so many
+        registers that decoding and multiplexing them in one cycle is too slow.
 
     Members
     -------
@@ -39,10 +44,13 @@ class CsrBlock(wiring.Component):
         Strobe and data of each WO register (driven here).
     """
 
-    def __init__(self, regmap: RegisterMap):
+    def __init__(self, regmap: RegisterMap, *, read_stages: int = 1):
         if not isinstance(regmap, RegisterMap):
             raise TypeError(f"regmap must be a RegisterMap, not {regmap!r}")
+        if read_stages not in (1, 2):
+            raise ValueError(f"read_stages must be 1 or 2, not {read_stages!r}")
         self._regmap = regmap
+        self._read_stages = read_stages
         dw = regmap.data_width
         super().__init__({"bus": In(AxiLiteSignature(addr_width=regmap.addr_width, data_width=dw))})
         self.rw = {
@@ -100,17 +108,43 @@ class CsrBlock(wiring.Component):
                             m.d.sync += [stb.eq(1), data_.eq(bus.wdata)]
 
         # Read: one outstanding; data registered.
-        m.d.comb += bus.arready.eq(~bus.rvalid)
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
-        with m.If(bus.arvalid & ~bus.rvalid):
-            m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(SLVERR), bus.rdata.eq(0)]
-            with m.Switch(bus.araddr >> shift):
-                for reg in self._regmap:
-                    with m.Case(reg.offset >> shift):
-                        m.d.sync += bus.rresp.eq(OKAY)
-                        if reg.access is Access.RW:
-                            m.d.sync += bus.rdata.eq(self.rw[reg.name])
-                        elif reg.access is Access.RO:
-                            m.d.sync += bus.rdata.eq(self.ro[reg.name])
+        readable = {
+            reg.name: self.rw[reg.name] if reg.access is Access.RW else self.ro[reg.name]
+            for reg in self._regmap
+            if reg.access in (Access.RW, Access.RO)
+        }
+        if self._read_stages == 1:
+            m.d.comb += bus.arready.eq(~bus.rvalid)
+            with m.If(bus.arvalid & ~bus.rvalid):
+                m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(SLVERR), bus.rdata.eq(0)]
+                with m.Switch(bus.araddr >> shift):
+                    for reg in self._regmap:
+                        with m.Case(reg.offset >> shift):
+                            m.d.sync += bus.rresp.eq(OKAY)
+                            if reg.name in readable:
+                                m.d.sync += bus.rdata.eq(readable[reg.name])
+        else:
+            # The address is decoded into a one-hot register select (and "names a register")
+            # in the cycle AR is taken; the next cycle multiplexes with that select.
+            pending = Signal()
+            known = Signal()
+            sel = Signal(len(readable))
+            m.d.comb += bus.arready.eq(~bus.rvalid & ~pending)
+            with m.If(bus.arvalid & bus.arready):
+                addr = bus.araddr >> shift
+                offsets = {reg.name: reg.offset >> shift for reg in self._regmap}
+                m.d.sync += [
+                    pending.eq(1),
+                    known.eq(Cat(addr == off for off in offsets.values()).any()),
+                    sel.eq(Cat(addr == offsets[name] for name in readable)),
+                ]
+            with m.If(pending):
+                m.d.sync += [
+                    pending.eq(0),
+                    bus.rvalid.eq(1),
+                    bus.rresp.eq(Mux(known, OKAY, SLVERR)),
+                    bus.rdata.eq(mux_onehot(sel, list(readable.values()))),
+                ]
         return m
