@@ -21,14 +21,14 @@ pytestmark = pytest.mark.formal
 # prove. Depths are the shortest that reach the counterexample, plus a margin.
 BROKEN = [
     # A fill of the watched translation does not clear the flag: the next fill breaks it.
-    ("tlb_no_fill_clear", lambda: TlbFlushHarness(bug="no_fill_clear"), "prove", 3),
+    ("tlb_no_fill_clear", lambda: TlbFlushHarness(bug="no_fill_clear"), "prove", 5),
     # Op PWC does not drop shadow entries, so claiming it does is false.
-    ("tlb_pwc_drops_shadow", lambda: TlbFlushHarness(bug="pwc_drops_shadow"), "prove", 3),
+    ("tlb_pwc_drops_shadow", lambda: TlbFlushHarness(bug="pwc_drops_shadow"), "prove", 5),
     # A flush during one walk does not kill the next request's refill.
-    ("refill_no_clear", lambda: RefillKillHarness(bug="no_clear"), "bmc", 20),
+    ("refill_no_clear", lambda: RefillKillHarness(bug="no_clear"), "bmc", 27),
     # A shadow walk of four levels reads four entries; an EPT walk reads more than four.
-    ("walk_shadow_3", lambda: WalkBoundHarness(shadow_max=3), "bmc", 18),
-    ("walk_ept_4", lambda: WalkBoundHarness(ept_max=4), "bmc", 23),
+    ("walk_shadow_3", lambda: WalkBoundHarness(shadow_max=3), "bmc", 22),
+    ("walk_ept_4", lambda: WalkBoundHarness(ept_max=4), "bmc", 30),
     # A miss with a slow memory takes more than 20 cycles (the bare claim, no ranking).
     ("response_20", lambda: ResponseBoundHarness(bound=20, ranking=False), "bmc", 27),
 ]

@@ -43,19 +43,24 @@ async def _fill(ctx, dut, entry):
     ctx.set(dut.fill_entry, entry)
     await ctx.tick()
     ctx.set(dut.fill, 0)
+    await ctx.tick()  # the victim is registered: the next fill sees this one
 
 
 async def _lookup(ctx, dut, vpn, *, vpid=1, mode=0):
+    """A lookup in context (mode, vpid): the context goes a cycle ahead, the answer comes
+    ``Tlb.LATENCY`` cycles after ``lk_valid``."""
+    ctx.set(dut.ctx_vpid, vpid)
+    ctx.set(dut.ctx_mode, mode)
+    await ctx.tick()
     ctx.set(dut.lk_valid, 1)
     ctx.set(dut.lk_vpn, vpn)
-    ctx.set(dut.lk_vpid, vpid)
-    ctx.set(dut.lk_mode, mode)
     await ctx.tick()
     ctx.set(dut.lk_valid, 0)
+    await ctx.tick().repeat(Tlb.LATENCY - 1)
     return ctx.get(dut.hit), ctx.get(dut.hit_idx), ctx.get(dut.hit_entry)
 
 
-def test_lookup_next_cycle_and_size_masks():
+def test_lookup_pipeline_and_size_masks():
     dut = Tlb(8)
 
     async def bench(ctx):
@@ -110,6 +115,7 @@ def test_plru_replacement_matches_reference(n):
                 ctx.set(dut.touch_idx, idx)
                 await ctx.tick()
                 ctx.set(dut.touch, 0)
+                await ctx.tick()  # the victim is registered
                 _ref_touch(tree, n, idx)
             else:  # fill a new page over the PLRU victim
                 victim = _ref_victim(tree, n)
@@ -135,27 +141,37 @@ def test_flush_ops_and_pte_invalidate():
         await _fill(ctx, dut, _entry(0x400, vpid=3, size=PageSize.SIZE_2M))
         # WP: every entry derived from PTE 0x777 goes, and only those.
         ctx.set(dut.pte_q, 0x777)
-        await ctx.tick()  # the back-pointer match is registered
+        await ctx.tick().repeat(Tlb.PTE_LATENCY)  # the back-pointer match is pipelined
         assert ctx.get(dut.pte_match) == 1
         ctx.set(dut.pte_inv, 1)
-        assert ctx.get(dut.flushed) == 2
         await ctx.tick()
         ctx.set(dut.pte_inv, 0)
+        await ctx.tick().repeat(Tlb.FLUSHED_LATENCY - 1)
+        assert ctx.get(dut.flushed) == 2  # counted FLUSHED_LATENCY cycles after the drop
         assert ctx.get(dut.pte_match) == 0
         assert (await _lookup(ctx, dut, 0x100))[0] == 0
         assert (await _lookup(ctx, dut, 0x200, vpid=2))[0] == 1
-        # INVLPG inside a 2M entry removes it.
-        ctx.set(dut.flush, 1)
+        # INVLPG inside a 2M entry removes it. A flush takes the operands of the cycle before
+        # its strobe.
         ctx.set(dut.flush_op, FlushOp.INVLPG)
         ctx.set(dut.flush_vpn, 0x4AB)
         ctx.set(dut.flush_vpid, 3)
-        assert ctx.get(dut.flushed) == 1
         await ctx.tick()
-        # PWC (INVEPT) drops EPT-mode entries, keeps shadow ones.
-        ctx.set(dut.flush_op, FlushOp.PWC)
+        ctx.set(dut.flush, 1)
+        await ctx.tick()
+        # PWC (INVEPT) drops EPT-mode entries, keeps shadow ones. Strobes are never back to
+        # back (each is a CSR write), and a flush drops its entries FLUSH_DROP cycles after its
+        # strobe, counted FLUSHED_LATENCY cycles later.
+        ctx.set(dut.flush, 0)
+        await ctx.tick().repeat(Tlb.FLUSH_DROP - 1 + Tlb.FLUSHED_LATENCY)
         assert ctx.get(dut.flushed) == 1
+        ctx.set(dut.flush_op, FlushOp.PWC)
+        await ctx.tick()
+        ctx.set(dut.flush, 1)
         await ctx.tick()
         ctx.set(dut.flush, 0)
+        await ctx.tick().repeat(Tlb.FLUSH_DROP - 1 + Tlb.FLUSHED_LATENCY)
+        assert ctx.get(dut.flushed) == 1
         assert (await _lookup(ctx, dut, 0x200, vpid=2))[0] == 0
         assert (await _lookup(ctx, dut, 0x300, vpid=1, mode=1))[0] == 1
 
@@ -188,11 +204,12 @@ def test_pwc_round_robin():
                 {"valid": 1, "gpn": gpn, "hpn": gpn + 100, "r": 1, "w": 1, "x": 0, "level": 0},
             )
             await ctx.tick()
-        ctx.set(dut.fill, 0)
+            ctx.set(dut.fill, 0)
+            await ctx.tick()  # the slot is chosen a cycle ahead: no back-to-back fills
         present = []
         for gpn in (1, 2, 3, 4):
             ctx.set(dut.q_gpn, gpn)
-            await ctx.delay(1e-9)
+            await ctx.tick().repeat(Pwc.LATENCY)
             present.append(ctx.get(dut.hit))
         # 1 and 2 fill the empty slots; 3 replaces slot 0 (pointer 0), 4 replaces slot 1.
         assert present == [0, 0, 1, 1]

@@ -72,14 +72,19 @@ class TlbFlushHarness(Elaboratable):
     names the watched guest PTE, no entry holds it until a fill installs it again.
 
     Watched: a translation (``vpn``, ``vpid``, ``mode``) and a back-pointer ``pte``, each an
-    ``AnyConst``. ``stale`` is set by a flush covering the translation (INVLPG of exactly that VPN
-    and VPID, VPID of that VPID, ALL, or PWC when ``mode`` is EPT) and cleared by a fill of an
-    entry that matches it; ``stale_pte`` likewise for ``pte_inv`` of ``pte`` and fills with that
-    back-pointer. Claims:
+    ``AnyConst``. ``stale`` is set when a flush covering the translation (INVLPG of exactly that
+    VPN and VPID, VPID of that VPID, ALL, or PWC when ``mode`` is EPT) drops its entries,
+    ``Tlb.FLUSH_DROP`` cycles after its strobe, and cleared by a fill of an entry that matches
+    it; ``stale_pte`` likewise for ``pte_inv`` of ``pte`` and fills with that back-pointer. Claims:
 
     * while ``stale``, no entry matches the translation (the inductive invariant), so a lookup
-      of it does not hit (``hit`` the next cycle);
-    * while ``stale_pte``, no valid entry has that back-pointer and ``pte_match`` is low for it.
+      of it issued while ``stale`` does not hit (``hit`` ``Tlb.LATENCY`` cycles later);
+    * while ``stale_pte``, no valid entry has that back-pointer, and ``pte_match`` is low for it
+      (when no fill lands while the question is in the pipeline).
+
+    The TLB's contract with its user is assumed: no fill from a flush's strobe until it drops
+    its entries, nor in the cycle of a lookup or the one before; no ``pte_inv`` in the cycle a
+    flush drops its entries.
 
     Parameters
     ----------
@@ -104,11 +109,25 @@ class TlbFlushHarness(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         tlb = self.dut
-        _add(m, "tlb", tlb, platform)  # sets tlb.probe_entries
+        _add(m, "tlb", tlb, platform)  # sets tlb.probe
+        probe = tlb.probe
         _free_inputs(m, tlb)
-        # The TLB's interface contract: the MMU never asks for a back-pointer invalidation in a
-        # cycle that carries a CSR flush (the flush owns the invalidate port; it retries).
-        m.d.comb += Assume(~(tlb.flush & tlb.pte_inv))
+
+        fill_q = Signal()
+        ctx_mode, ctx_vpid = Signal(), Signal(VPID_BITS)  # the previous cycle's context
+        ctx_mode2, ctx_vpid2 = Signal(), Signal(VPID_BITS)  # ... and the one before
+        m.d.sync += [
+            fill_q.eq(tlb.fill),
+            ctx_mode.eq(tlb.ctx_mode),
+            ctx_vpid.eq(tlb.ctx_vpid),
+            ctx_mode2.eq(ctx_mode),
+            ctx_vpid2.eq(ctx_vpid),
+        ]
+        m.d.comb += [
+            Assume(~(tlb.fill & (tlb.flush | probe.flush_q1 | probe.flush_q))),
+            Assume(~(tlb.pte_inv & probe.flush_q)),
+            Assume(~(tlb.lk_valid & (tlb.fill | fill_q))),
+        ]
 
         w_vpn = AnyConst(VPN_BITS)
         w_vpid = AnyConst(VPID_BITS)
@@ -126,56 +145,100 @@ class TlbFlushHarness(Elaboratable):
         def holds_pte(e):
             return e.valid & e.pte_valid & (e.pte == w_pte)
 
+        # A flush takes the operands of the cycle before its strobe.
+        fl_op, fl_vpn, fl_vpid = Signal(2), Signal(VPN_BITS), Signal(VPID_BITS)
+        m.d.sync += [
+            fl_op.eq(tlb.flush_op),
+            fl_vpn.eq(tlb.flush_vpn),
+            fl_vpid.eq(tlb.flush_vpid),
+        ]
         pwc_covers = 1 if self.bug == "pwc_drops_shadow" else (w_mode == 0)
         covers = Signal()
-        with m.Switch(tlb.flush_op):
+        with m.Switch(fl_op):
             with m.Case(FlushOp.INVLPG):
-                m.d.comb += covers.eq((tlb.flush_vpn == w_vpn) & (tlb.flush_vpid == w_vpid))
+                m.d.comb += covers.eq((fl_vpn == w_vpn) & (fl_vpid == w_vpid))
             with m.Case(FlushOp.VPID):
-                m.d.comb += covers.eq(tlb.flush_vpid == w_vpid)
+                m.d.comb += covers.eq(fl_vpid == w_vpid)
             with m.Case(FlushOp.ALL):
                 m.d.comb += covers.eq(1)
             with m.Case(FlushOp.PWC):
                 m.d.comb += covers.eq(pwc_covers)
+        covered1 = Signal()
+        covered = Signal()  # the flush now dropping its entries covers the translation
+        assert Tlb.FLUSH_DROP == 2
+        m.d.sync += [covered1.eq(tlb.flush & covers), covered.eq(covered1)]
 
         clears = self.bug != "no_fill_clear"
         stale = Signal()
         with m.If(clears & tlb.fill & holds(tlb.fill_entry)):
             m.d.sync += stale.eq(0)
-        with m.Elif(tlb.flush & covers):
+        with m.Elif(covered):
             m.d.sync += stale.eq(1)
 
         # Back-pointer invalidation is pipelined: ``pte_inv`` drops the entries that held the
-        # previous cycle's ``pte_q`` and are still valid. An entry filled in that previous cycle
-        # was not compared, so such a fill (of the watched back-pointer) keeps the flag clear.
+        # ``pte_q`` of PTE_LATENCY (3) cycles before and are still valid. An entry filled in
+        # the last two of those cycles was not compared, so such a fill (of the watched
+        # back-pointer) keeps the flag clear.
+        assert Tlb.PTE_LATENCY == 3
         fill_pte = tlb.fill & holds_pte(tlb.fill_entry)
-        q_was_w = Signal()
-        filled_w = Signal()
-        m.d.sync += [q_was_w.eq(tlb.pte_q == w_pte), filled_w.eq(fill_pte)]
+        q_was_w2, q_was_w = Signal(), Signal()
+        filled_w1, filled_w2 = Signal(), Signal()
+        m.d.sync += [
+            q_was_w2.eq(probe.pte_q == w_pte),  # the TLB's pte_q register: last cycle's pte_q
+            q_was_w.eq(q_was_w2),
+            filled_w1.eq(fill_pte),
+            filled_w2.eq(filled_w1),
+        ]
         stale_pte = Signal()
         with m.If(clears & fill_pte):
             m.d.sync += stale_pte.eq(0)
-        with m.Elif(tlb.pte_inv & q_was_w & ~filled_w):
+        with m.Elif(tlb.pte_inv & q_was_w & ~filled_w1 & ~filled_w2):
             m.d.sync += stale_pte.eq(1)
-        asked = Signal()
-        m.d.sync += asked.eq(stale_pte & (tlb.pte_q == w_pte))
+        # A question about the watched back-pointer asked while it is stale, with no fill while
+        # it passes through the pipeline, is answered "no".
+        asked1, asked2, asked = Signal(), Signal(), Signal()
+        m.d.sync += [
+            asked1.eq(stale_pte & (tlb.pte_q == w_pte)),
+            asked2.eq(asked1 & stale_pte & ~tlb.fill),
+            asked.eq(asked2 & stale_pte & ~tlb.fill),
+        ]
 
-        looked_up = Signal()
-        m.d.sync += looked_up.eq(
-            stale
-            & tlb.lk_valid
-            & (tlb.lk_vpn == w_vpn)
-            & (tlb.lk_vpid == w_vpid)
-            & (tlb.lk_mode == w_mode)
-        )
+        # A lookup of the watched translation issued while stale, through the pipeline.
+        issued = stale & tlb.lk_valid & (tlb.lk_vpn == w_vpn)
+        issued &= (ctx_vpid == w_vpid) & (ctx_mode == w_mode)
+        assert Tlb.LATENCY == 4
+        p1, p2, p3, p4 = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [p1.eq(issued), p2.eq(p1), p3.eq(p2), p4.eq(p3)]
 
-        ents = tlb.probe_entries
+        ents = probe.entries
+        valid = Cat(e.valid for e in ents)
         m.d.comb += [
             Assert(~(stale & Cat(holds(e) for e in ents).any())),
-            Assert(~(looked_up & tlb.hit)),
+            Assert(~(p4 & tlb.hit)),
             Assert(~(stale_pte & Cat(holds_pte(e) for e in ents).any())),
             Assert(~(asked & tlb.pte_match)),
         ]
+        if self.bug is None:  # the strengthening, true only of the true claims
+            m.d.comb += [
+                # The TLB's registered context is the previous cycle's, and its context tags
+                # are those of the context before that, unless a fill changed the entry since.
+                Assert((probe.ctx_mode == ctx_mode) & (probe.ctx_vpid == ctx_vpid)),
+                # Its registered flush and back-pointer operands are the previous cycle's.
+                Assert(
+                    (probe.fl_op == fl_op) & (probe.fl_vpn == fl_vpn) & (probe.fl_vpid == fl_vpid)
+                ),
+                *(
+                    Assert(
+                        fill_q
+                        | ~(probe.tag_ok[i] & e.valid)
+                        | ((e.mode == ctx_mode2) & (e.vpid == ctx_vpid2))
+                    )
+                    for i, e in enumerate(ents)
+                ),
+                Assert(~p1 | (probe.lk_vpn == w_vpn)),
+                Assert(~p2 | ((probe.match & valid) == 0)),
+                Assert(~p3 | (probe.first == 0)),
+            ]
         return m
 
 
@@ -192,7 +255,10 @@ class _MmuHarness(Elaboratable):
         m = Module()
         self.fragment = _add(m, "mmu", self.dut, platform)  # sets self.dut.probe
         _free_inputs(m, self.dut, skip=self.own)
-        self.check(m, self.dut.probe)
+        probe = self.dut.probe
+        # Both state machines are one-hot (OneHotFSM): every claim rests on it.
+        m.d.comb += [Assert(probe.fsm.is_onehot()), Assert(probe.axi.fsm.is_onehot())]
+        self.check(m, probe)
         return m
 
     def state(self, name):
@@ -204,8 +270,10 @@ class RefillKillHarness(_MmuHarness):
     """A flush that races a refill never leaves a stale entry: whenever the walker fills the
     TLB, no flush has arrived since its request was accepted, nor arrives in that cycle.
 
-    ``raced`` is set by a FLUSH strobe while the MMU is busy and cleared in IDLE; the claim is
-    ``fill -> ~raced & ~flush_stb``, strengthened with ``raced == kill_refill`` outside IDLE.
+    A FLUSH write arrives the cycle after its CSR strobe. ``raced`` is set by an arrival while
+    the MMU is busy and cleared in IDLE; the claim is ``fill -> ~raced & ~arrival``,
+    strengthened with ``raced == kill_refill`` outside IDLE. The MMU also keeps the TLB's
+    contract: no fill from a flush's arrival (the TLB's strobe) until the TLB drops its entries.
 
     Parameters
     ----------
@@ -230,9 +298,11 @@ class RefillKillHarness(_MmuHarness):
         raced = Signal()
         with m.If(idle & (self.bug != "no_clear")):
             m.d.sync += raced.eq(0)
-        with m.Elif(probe.flush_stb & probe.busy):
+        with m.Elif(probe.flush_arrive & probe.busy):
             m.d.sync += raced.eq(1)
-        m.d.comb += Assert(~(probe.fill & (raced | probe.flush_stb)))
+        m.d.comb += Assert(~(probe.fill & (raced | probe.flush_arrive)))
+        # The TLB's contract (Tlb): no fill from a flush's strobe until it drops its entries.
+        m.d.comb += Assert(~(probe.fill & (probe.flush_q1 | probe.flush_q)))
         if self.bug is None:  # the strengthening, true only of the true claim
             m.d.comb += Assert(idle | (raced == probe.kill_refill))
 
@@ -250,7 +320,7 @@ class PwcRefillKillHarness(_MmuHarness):
     """
 
     def check(self, m, probe):
-        pwc = getattr(probe, "pwc", None) or self.dut._pwc  # stopgap until the probe has it
+        pwc = probe.pwc
         idle = self.state("IDLE")
         raced = Signal()
         with m.If(idle):
@@ -310,8 +380,14 @@ class WalkBoundHarness(_MmuHarness):
         above = Signal(5)  # reads before this guest level's EPT walk
         m.d.comb += above.eq(Mux(final, 5 * (~lvl + 1), 5 * ~lvl))
         bound = {
+            "LK1": 0,
+            "LK2": 0,
+            "LK3": 0,
             "LOOKUP": 0,
             "XLATE": above,
+            "XLATE2": above,
+            "XLATE3": above,
+            "XLATE4": above,
             "E_RD": above + ~elvl,
             "E_WT": above + ~elvl + 1,
             "XDONE": above + 4,
@@ -320,7 +396,20 @@ class WalkBoundHarness(_MmuHarness):
             "S_RD": ~lvl,
             "S_WT": ~lvl + 1,
         }
-        ept_states = ["XLATE", "E_RD", "E_WT", "XDONE", "G_RD", "G_WT", "AD_CHK", "AD_WB", "AD_WT"]
+        ept_states = [
+            "XLATE",
+            "XLATE2",
+            "XLATE3",
+            "XLATE4",
+            "E_RD",
+            "E_WT",
+            "XDONE",
+            "G_RD",
+            "G_WT",
+            "AD_CHK",
+            "AD_WB",
+            "AD_WT",
+        ]
         m.d.comb += [
             Assert(reads <= self.ept_max),
             Assert(~mode | (reads <= self.shadow_max)),
@@ -329,12 +418,6 @@ class WalkBoundHarness(_MmuHarness):
             *(Assert(~self.state(st) | mode) for st in ("S_RD", "S_WT")),
             Assert(~(self.state("G_RD") | self.state("G_WT")) | ~final),
         ]
-
-
-def _mem_fsm(fragment):
-    """The FSM of the MMU's AXI4-Lite master (stopgap until the probe exposes it)."""
-    subs = {name: sub for sub, name, _ in fragment.subfragments}
-    return subs["axi"].generated["fsm"]
 
 
 class ResponseBoundHarness(_MmuHarness):
@@ -350,15 +433,18 @@ class ResponseBoundHarness(_MmuHarness):
     The proof is a ranking argument: ``rem``, an upper bound on the cycles left until the
     response computed from the walker's state (guest level, EPT level, final translation,
     leaf level) and the memory master's, must fall by at least one every cycle, and
-    ``cnt + rem < bound`` is the inductive invariant. A read costs at most 5 cycles (issue,
-    two for the address, two for the data), so does a write; an EPT walk 22, a guest level
-    27 more, the A/D write-backs 5 per level, the store 7: 161 cycles after acceptance for a
-    4-level guest walk over 4-level EPT walks, all misses, with four write-backs and a store.
+    ``cnt + rem < bound`` is the inductive invariant. A read costs at most 6 cycles (issue,
+    two for the address, two for the data, and the cycle the walker acts on the registered
+    answer), so does a write; a GPA translation 27 (a page-walk-cache lookup of 3 and four EPT
+    reads), the TLB lookup 3, a guest level 34 more, the A/D write-backs 6 per level, building
+    and installing the entry 2, the store 9 (with one retry behind a flush): 204 cycles after
+    acceptance for a 4-level guest walk over 4-level EPT walks, all misses, with four
+    write-backs and a store.
 
     Parameters
     ----------
     bound : int
-        The claimed bound (162; smaller is false).
+        The claimed bound (212; smaller is false).
     ranking : bool
         Assert the ranking invariants (needed for k-induction). Without them only the claim is
         checked, which suits BMC of a false ``bound``: the counterexample is then a request
@@ -366,7 +452,7 @@ class ResponseBoundHarness(_MmuHarness):
     """
 
     own = ("mem.arready", "mem.rvalid", "mem.awready", "mem.wready", "mem.bvalid", "resp.ready")
-    BOUND = 162
+    BOUND = 212
 
     def __init__(self, *, bound: int = BOUND, ranking: bool = True, **params):
         super().__init__(**params)
@@ -397,38 +483,53 @@ class ResponseBoundHarness(_MmuHarness):
         m.d.sync += cnt.eq(Mux(probe.busy, Mux(cnt == 511, cnt, cnt + 1), 0))
 
         lvl, elvl, final, leaf = _internal(self.fragment, probe, "lvl", "elvl", "final", "leaf_lvl")
-        master = _mem_fsm(self.fragment)
+        master = probe.axi.fsm
         m_idle, m_read, m_rdata, m_write, m_bresp = (
             master.ongoing(n) for n in ("IDLE", "READ", "RDATA", "WRITE", "BRESP")
         )
         reading = st("E_WT") | st("G_WT") | st("S_WT")
         writing = st("AD_WT") | st("ST_WT")
-        # Cycles until the memory's answer is taken (0: this cycle).
-        c_r = Mux(m_read, 3 - ar_wait, 1 - r_wait)
-        c_w = Mux(m_write, 3 - wr_wait, 1 - b_wait)
+        # Cycles until the walker acts on the memory's answer (0: this cycle, the answer
+        # registered in rd_v): the answer is taken by the master, then registered.
+        answered = m_idle & probe.rd_v
+        c_r = Mux(answered, 0, Mux(m_read, 4 - ar_wait, 2 - r_wait))
+        c_w = Mux(answered, 0, Mux(m_write, 4 - wr_wait, 2 - b_wait))
 
-        after = 52 + 27 * lvl  # from the cycle after guest level lvl's entry is read
-        xdone = Mux(final, 31 - 5 * leaf, 6 + after)
+        after = 67 + 35 * lvl  # from the cycle after guest level lvl's entry is acted on
+        xdone = Mux(final, 39 - 6 * leaf, 7 + after)
         rem_of = {
-            "LOOKUP": 161,
-            "XLATE": 21 + xdone,
-            "E_RD": 5 * (elvl + 1) + xdone,
-            "E_WT": c_r + 1 + 5 * elvl + xdone,
+            "LK1": 211,
+            "LK2": 210,
+            "LK3": 209,
+            "LOOKUP": 208,
+            "XLATE": 28 + xdone,
+            "XLATE2": 27 + xdone,
+            "XLATE3": 26 + xdone,
+            "XLATE4": 25 + xdone,
+            "E_RD": 6 * (elvl + 1) + xdone,
+            "E_WT": c_r + 1 + 6 * elvl + xdone,
             "XDONE": xdone,
-            "G_RD": 5 + after,
+            "G_RD": 6 + after,
             "G_WT": c_r + 1 + after,
-            "AD_CHK": 30 - 5 * leaf,
-            "AD_WB": 5 * (lvl - leaf) + 14,
-            "AD_WT": c_w + 1 + 5 * (lvl - leaf) + 9,
-            "S_RD": 5 * (lvl + 1) + 9,
-            "S_WT": c_r + 1 + 5 * lvl + 9,
-            "FILL": 9,
-            "STORE_CHK": 8,
-            "STORE_CHK2": 7,
-            "STORE_DO": 5 + probe.flush_stb,
+            "AD_CHK": 38 - 6 * leaf,
+            "AD_WB": 6 * (lvl - leaf) + 19,
+            "AD_WT": c_w + 1 + 6 * (lvl - leaf) + 13,
+            "S_RD": 6 * (lvl + 1) + 13,
+            "S_WT": c_r + 1 + 6 * lvl + 13,
+            "MK_ENT": 13,
+            "FILL": 12,
+            "STORE_CHK": 11,
+            "STORE_CHK2": 10,
+            "STORE_CHK3": 9,
+            "STORE_CHK4": 8,
+            "STORE_DO": 6 + probe.flush_q,
             "ST_WT": c_w + 1,
+            "WP_W1": 3,
+            "WP_W2": 2,
+            "WP_CNT": 1,
             "RESP": 0,
         }
+        assert set(rem_of) == set(probe.fsm.states) - {"IDLE"}, "a state without a ranking"
         rem = Signal(10)
         for name, value in rem_of.items():
             with m.If(st(name)):
@@ -439,12 +540,23 @@ class ResponseBoundHarness(_MmuHarness):
             return
         m.d.comb += [
             Assert(~probe.busy | (cnt + rem < self.bound)),
-            # Invariants the ranking needs: the master is where the walker expects it, ...
-            Assert(Mux(reading, m_read | m_rdata, Mux(writing, m_write | m_bresp, m_idle))),
+            # Invariants the ranking needs: the master is where the walker expects it (waiting
+            # states: on the transfer, or idle with its answer registered; else idle), ...
+            Assert(
+                Mux(
+                    reading,
+                    ((m_read | m_rdata) & ~probe.rd_v) | answered,
+                    Mux(writing, ((m_write | m_bresp) & ~probe.rd_v) | answered, m_idle),
+                )
+            ),
             # ... the write-back level is never below the leaf, ...
             Assert(~(st("AD_WB") | st("AD_WT")) | (lvl >= leaf)),
-            # ... and two FLUSH strobes are never back to back (the CSR write answers first).
+            # ... and two FLUSH strobes are never back to back (the CSR write answers first),
+            # nor their arrivals or TLB drop cycles.
             Assert(~probe.flush_stb | self.dut.csr.bvalid),
+            Assert(~(probe.flush_stb & probe.flush_arrive)),
+            Assert(~(probe.flush_arrive & probe.flush_q1)),
+            Assert(~(probe.flush_q1 & probe.flush_q)),
         ]
 
 

@@ -6,7 +6,7 @@ implements the same contract.
 
 from types import SimpleNamespace
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,15 +28,27 @@ from vmassist.formats.mmu import (
 )
 
 from ..common import AxiLiteMaster, AxiLiteSignature, CsrBlock
+from ..common.bits import mux_onehot
+from ..common.fsm import OneHotFSM
 from ..common.params import require
 from .pwc import Pwc
 from .tlb import Tlb, TlbEntry, size_mask
 
 __all__ = ["MMU"]
 
-_BUSY_STATES = (
+# Tlb.FLUSHED_LATENCY - 1 cycles between a WP invalidation and its count.
+_WP_WAIT = tuple(f"WP_W{i}" for i in range(1, Tlb.FLUSHED_LATENCY))
+
+_STATES = (
+    "IDLE",
+    "LK1",
+    "LK2",
+    "LK3",
     "LOOKUP",
     "XLATE",
+    "XLATE2",
+    "XLATE3",
+    "XLATE4",
     "E_RD",
     "E_WT",
     "XDONE",
@@ -47,11 +59,16 @@ _BUSY_STATES = (
     "AD_WT",
     "S_RD",
     "S_WT",
+    "MK_ENT",
     "FILL",
     "STORE_CHK",
     "STORE_CHK2",
+    "STORE_CHK3",
+    "STORE_CHK4",
     "STORE_DO",
     "ST_WT",
+    *_WP_WAIT,
+    "WP_CNT",
     "RESP",
 )
 
@@ -156,7 +173,7 @@ class MMU(wiring.Component):
         m = Module()
         m.submodules.tlb = tlb = self._tlb
         m.submodules.pwc = pwc = self._pwc
-        m.submodules.csrs = csrs = CsrBlock(MMU_CSR)
+        m.submodules.csrs = csrs = CsrBlock(MMU_CSR, read_stages=2)
         m.submodules.axi = axi = AxiLiteMaster(addr_width=PA_BITS, data_width=64)
         m.submodules.wpt = wpt = memory.Memory(shape=1, depth=self._wp_pages, init=[])
         wpt_rd = wpt.read_port()
@@ -178,7 +195,7 @@ class MMU(wiring.Component):
         mode = Signal()
         vpid = Signal(16)
         pwc_en = Signal()
-        is_write = kind == AccessKind.WRITE
+        is_write = Signal()  # kind == WRITE, registered with the request
 
         r_hpa = Signal(PA_BITS)
         r_fault = Signal(3)
@@ -206,6 +223,8 @@ class MMU(wiring.Component):
         g_hpa = Array(Signal(PA_BITS - 3, name=f"g_hpa{i}") for i in range(4))
         g_val = Array(Signal(64, name=f"g_val{i}") for i in range(4))
         g_ew = Array(Signal(name=f"g_ew{i}") for i in range(4))
+        wb_need_q = Signal(4)  # guest levels whose entry gets an A/D write-back (registered)
+        wb_need = Signal(4)
         table = Signal(PN)  # shadow table frame
 
         xgpa = Signal(PA_BITS)  # GPA being translated through the EPT
@@ -224,25 +243,26 @@ class MMU(wiring.Component):
         # ---- counters ------------------------------------------------------------------------
         counters = {name: Signal(32, name=f"cnt_{name.lower()}") for name in MMU_COUNTERS}
         inc = {name: Signal(name=f"inc_{name.lower()}") for name in counters}
-        flushed_add = Signal(8)
         for name, cnt in counters.items():
             m.d.comb += csrs.ro[name].eq(cnt)
             # Increments are registered first, so no decision logic feeds a carry chain in the
-            # same cycle; the counters trail their events by one cycle.
+            # same cycle; the counters trail their events by one cycle (FLUSHED by two: the
+            # TLB's count is registered).
             if name == "FLUSHED":
                 flushed_q = Signal(8)
-                m.d.sync += [flushed_q.eq(flushed_add), cnt.eq(cnt + flushed_q)]
+                m.d.sync += [flushed_q.eq(tlb.flushed), cnt.eq(cnt + flushed_q)]
             else:
                 inc_q = Signal(name=f"inc_{name.lower()}_q")
                 m.d.sync += [inc_q.eq(inc[name]), cnt.eq(cnt + inc_q)]
 
         # After reset the write-protect table (block RAM, not reset) is swept clear, one page a
         # cycle; requests wait meanwhile and STATUS.init tells software when it may program it.
-        init_ctr = Signal(range(self._wp_pages + 1))
-        init = Signal()
-        m.d.comb += init.eq(init_ctr != self._wp_pages)
+        init_ctr = Signal(range(self._wp_pages))
+        init = Signal(init=1)
         with m.If(init):
             m.d.sync += init_ctr.eq(init_ctr + 1)
+            with m.If(init_ctr == self._wp_pages - 1):
+                m.d.sync += init.eq(0)
         wp_gva = Signal(VA_BITS)
         wp_hpa = Signal(PA_BITS)
         wp_data = Signal(64)
@@ -256,19 +276,23 @@ class MMU(wiring.Component):
         ]
 
         # ---- flushes, write-protect table, fault injection from CSRs -----------------------------
+        # A FLUSH write arrives (takes effect) the cycle after its CSR strobe: the walker then
+        # knows a cycle ahead whether a flush arrives in the cycle it fills the TLB.
         fl_stb, fl_data = csrs.wo["FLUSH"]
+        fl_arrive = Signal()
+        m.d.sync += fl_arrive.eq(fl_stb)
         fl = MMU_CSR["FLUSH"].fields
         fl_op = fl_data[fl[0].offset : fl[0].offset + fl[0].width]
         fl_vpid = fl_data[fl[1].offset : fl[1].offset + fl[1].width]
         m.d.comb += [
-            tlb.flush.eq(fl_stb),
+            tlb.flush.eq(fl_arrive),
             tlb.flush_op.eq(fl_op),
             tlb.flush_vpid.eq(fl_vpid),
             tlb.flush_vpn.eq(csrs.rw["FLUSH_GVA"][12:VA_BITS]),
-            pwc.flush.eq(fl_stb & ((fl_op == FlushOp.ALL) | (fl_op == FlushOp.PWC))),
+            pwc.flush.eq(fl_arrive & ((fl_op == FlushOp.ALL) | (fl_op == FlushOp.PWC))),
         ]
         fl_count = inc["FLUSHES"]
-        m.d.comb += fl_count.eq(fl_stb)
+        m.d.comb += fl_count.eq(fl_arrive)
 
         wpt_stb, wpt_data = csrs.wo["WPT"]
         m.d.comb += [
@@ -285,395 +309,519 @@ class MMU(wiring.Component):
         ]
 
         # ---- memory port -----------------------------------------------------------------------
+        # The answer is registered before the walker acts on it: the entry, its error flag, and
+        # its decoded leaf/fault/permission flags (at the levels being walked, which are stable
+        # while a read is outstanding) arrive together one cycle after the bus handshake.
         cmd = axi.cmd
         rsp = axi.resp
         m.d.comb += rsp.ready.eq(1)
-        pte = X86PTE(rsp.payload.rdata)
-        ept = EPTE(rsp.payload.rdata)
-        spte = ShadowPTE(rsp.payload.rdata)
+        rdata = rsp.payload.rdata
+        rd_v = Signal()  # a memory answer (read or write) is in rd_*
+        rd_err = Signal()
+        rd_q = Signal(64)
+        m.d.sync += [rd_v.eq(rsp.valid), rd_err.eq(rsp.payload.err)]
+        with m.If(rsp.valid):
+            m.d.sync += rd_q.eq(rdata)
 
-        def read(addr, then):
-            m.d.comb += [cmd.valid.eq(1), cmd.payload.addr.eq(addr), cmd.payload.we.eq(0)]
+        ept_in = EPTE(rdata)
+        e_leaf = Signal()  # EPT entry at elvl: a leaf
+        e_bad = Signal()  # ... not present, W without R, or reserved bits
+        e_leaf_in = _is_leaf(elvl, ept_in.ps)
+        m.d.sync += [
+            e_leaf.eq(e_leaf_in),
+            e_bad.eq(
+                (~(ept_in.r | ept_in.w | ept_in.x))
+                | (ept_in.w & ~ept_in.r)
+                | ((elvl == 3) & ept_in.ps)
+                | _rsvd(ept_in.pfn, elvl, e_leaf_in, ept=True)
+            ),
+        ]
+        # Guest and shadow entries share the x86 layout of these fields.
+        pte_in = X86PTE(rdata)
+        p_leaf = Signal()  # guest/shadow entry at lvl: a leaf
+        p_bad = Signal()  # ... not present or reserved bits
+        p_perm = Signal()  # ... a leaf that denies the access
+        p_leaf_in = _is_leaf(lvl, pte_in.ps)
+        m.d.sync += [
+            p_leaf.eq(p_leaf_in),
+            p_bad.eq(
+                ~pte_in.p | ((lvl == 3) & pte_in.ps) | _rsvd(pte_in.pfn, lvl, p_leaf_in, ept=False)
+            ),
+            p_perm.eq(
+                _perm_fail(kind, user, acc_rw & pte_in.rw, acc_us & pte_in.us, acc_xd | pte_in.xd)
+            ),
+        ]
+        ept = EPTE(rd_q)
+        pte = X86PTE(rd_q)
+        spte = ShadowPTE(rd_q)
+
+        fsm = OneHotFSM(m, _STATES, name="mmu")
+        # The states LK1..LK3 and XLATE..XLATE4 wait out these pipelines.
+        assert Tlb.LATENCY == 4 and Pwc.LATENCY == 3
+
+        # The command's address and data depend on the state alone (an AND-OR of the state
+        # bits); only its valid depends on the state's decisions. The master loads them in every
+        # idle cycle.
+        wb_cur = X86PTE(g_val[lvl])
+        wb_val = Signal(X86PTE)  # the entry with A set, and D for the leaf of a WRITE
+        m.d.comb += [
+            wb_val.eq(wb_cur),
+            wb_val.a.eq(1),
+            wb_val.d.eq(wb_cur.d | ((lvl == leaf_lvl) & is_write)),
+        ]
+        g_addr = Cat(Const(0, 3), g_hpa[lvl])
+        addr_by_state = {
+            "E_RD": _entry_addr(etable, xgpa, elvl),
+            "G_RD": g_addr,
+            "AD_WB": g_addr,
+            "S_RD": _entry_addr(table, gva, lvl),
+            "STORE_DO": r_hpa,
+        }
+        m.d.comb += [
+            cmd.payload.addr.eq(
+                mux_onehot(
+                    Cat(fsm.ongoing(st) for st in addr_by_state),
+                    [Value.cast(a)[:PA_BITS] for a in addr_by_state.values()],
+                )
+            ),
+            cmd.payload.we.eq(fsm.ongoing("AD_WB") | fsm.ongoing("STORE_DO")),
+            cmd.payload.wdata.eq(Mux(fsm.ongoing("STORE_DO"), wdata, wb_val)),
+        ]
+
+        def read(then):
+            m.d.comb += cmd.valid.eq(1)
             with m.If(cmd.ready):
                 m.d.sync += r_reads.eq(r_reads + 1)
                 m.d.comb += inc["WALK_READS"].eq(1)
-                m.next = then
+                fsm.next = then
 
         def respond(fault):
             m.d.sync += r_fault.eq(fault)
             if fault in (Fault.GUEST_PF, Fault.EPT_VIOLATION, Fault.SHADOW_PF):
                 m.d.comb += inc["FAULTS"].eq(1)
-            m.next = "RESP"
-
-        def start_xlate(gpa, is_final):
-            m.d.sync += [xgpa.eq(gpa), final.eq(is_final)]
-            m.next = "XLATE"
+            fsm.next = "RESP"
 
         # Any flush during a request kills that request's refill.
-        with m.If(fl_stb & busy):
+        with m.If(fl_arrive & busy):
             m.d.sync += kill_refill.eq(1)
 
+        # The TLB is looked up in the cycle a request is accepted, against the context (CTRL)
+        # of the cycle before, which the request takes.
+        ctx_mode, ctx_pwc, ctx_vpid = Signal(), Signal(), Signal(16)
+        m.d.sync += [ctx_mode.eq(c_ctrl[0]), ctx_pwc.eq(c_ctrl[1]), ctx_vpid.eq(c_ctrl[16:32])]
         m.d.comb += [
+            tlb.ctx_mode.eq(c_ctrl[0]),
+            tlb.ctx_vpid.eq(c_ctrl[16:32]),
             tlb.lk_vpn.eq(self.req.payload.gva[12:]),
-            tlb.lk_mode.eq(c_ctrl[0]),
-            tlb.lk_vpid.eq(c_ctrl[16:32]),
             pwc.q_gpn.eq(xgpa[12:]),
         ]
 
+        # A TLB hit's PLRU touch, or the invalidation of a hit that cannot serve, is applied the
+        # cycle after the lookup's answer, from registers.
+        touch_q, kill_q = Signal(), Signal()
+        hit_idx_q = Signal.like(tlb.hit_idx)
+        m.d.sync += [touch_q.eq(0), kill_q.eq(0)]
+        m.d.comb += [
+            tlb.touch.eq(touch_q),
+            tlb.touch_idx.eq(hit_idx_q),
+            tlb.kill.eq(kill_q),
+            tlb.kill_idx.eq(hit_idx_q),
+        ]
+
+        # The page-walk cache is filled the cycle after the EPT leaf is read, from the registered
+        # translation; a flush that arrived meanwhile (kill_refill) still wins.
+        pwc_fill_q = Signal()
+        m.d.sync += pwc_fill_q.eq(0)
+        low = size_mask(x_lvl, PN)
+        m.d.comb += [
+            pwc.fill.eq(pwc_fill_q & ~kill_refill),
+            *_set(
+                pwc.fill_entry,
+                {
+                    "valid": 1,
+                    "gpn": xgpa[12:] & ~low,
+                    "hpn": x_hpa[12:] & ~low,
+                    "r": x_r,
+                    "w": x_w,
+                    "x": x_x,
+                    "level": x_lvl,
+                },
+            ),
+        ]
+
         hit_e = tlb.hit_entry
-        with m.FSM(name="mmu") as fsm:
-            with m.State("IDLE"):
-                m.d.comb += [self.req.ready.eq(~init), tlb.lk_valid.eq(self.req.valid & ~init)]
-                with m.If(self.req.valid & ~init):
-                    p = self.req.payload
-                    m.d.sync += [
-                        gva.eq(p.gva),
-                        kind.eq(p.kind),
-                        user.eq(p.user),
-                        wdata.eq(p.wdata),
-                        mode.eq(c_ctrl[0]),
-                        pwc_en.eq(c_ctrl[1]),
-                        vpid.eq(c_ctrl[16:32]),
-                        r_reads.eq(0),
-                        r_flushed.eq(0),
-                        r_hit.eq(0),
-                        r_fault.eq(Fault.NONE),
-                        kill_refill.eq(0),
-                    ]
-                    m.next = "LOOKUP"
+        fill_q = Signal()  # the TLB fill, decided the cycle before (MK_ENT)
+        m.d.sync += fill_q.eq(0)
+        m.d.comb += [tlb.fill.eq(fill_q), tlb.fill_entry.eq(new_ent)]
+        # A CSR flush's second cycle, and its third, when the TLB drops its entries.
+        tlb_flush_q1, tlb_flush_q = Signal(), Signal()
+        assert Tlb.FLUSH_DROP == 2
+        m.d.sync += [tlb_flush_q1.eq(fl_arrive), tlb_flush_q.eq(tlb_flush_q1)]
 
-            with m.State("LOOKUP"):
-                serve = (
-                    tlb.hit
-                    & ~_perm_fail(kind, user, hit_e.w & hit_e.dirty, hit_e.u, ~hit_e.x)
-                    & ((kind != AccessKind.READ) | hit_e.r)
-                )
-                with m.If(serve):
-                    m.d.comb += [tlb.touch.eq(1), tlb.touch_idx.eq(tlb.hit_idx), inc["HITS"].eq(1)]
-                    mask = size_mask(hit_e.size, PN)
-                    m.d.sync += [
-                        r_hit.eq(1),
-                        r_size.eq(hit_e.size),
-                        r_hpa.eq(Cat(gva[:12], (hit_e.ppn & ~mask) | (gva[12 : 12 + PN] & mask))),
-                    ]
-                    with m.If(is_write):
-                        m.next = "STORE_CHK"
-                    with m.Else():
-                        m.next = "RESP"
+        with fsm.State("IDLE"):
+            m.d.comb += [self.req.ready.eq(~init), tlb.lk_valid.eq(self.req.valid & ~init)]
+            with m.If(self.req.valid & ~init):
+                p = self.req.payload
+                m.d.sync += [
+                    gva.eq(p.gva),
+                    kind.eq(p.kind),
+                    is_write.eq(p.kind == AccessKind.WRITE),
+                    user.eq(p.user),
+                    wdata.eq(p.wdata),
+                    mode.eq(ctx_mode),
+                    pwc_en.eq(ctx_pwc),
+                    vpid.eq(ctx_vpid),
+                    r_reads.eq(0),
+                    r_flushed.eq(0),
+                    r_fault.eq(Fault.NONE),
+                    kill_refill.eq(0),
+                ]
+                fsm.next = "LK1"
+
+        # The TLB's lookup pipeline (Tlb.LATENCY cycles from the request's acceptance).
+        with fsm.State("LK1"):
+            fsm.next = "LK2"
+
+        with fsm.State("LK2"):
+            fsm.next = "LK3"
+
+        with fsm.State("LK3"):
+            fsm.next = "LOOKUP"
+
+        # Only the next state depends on whether the hit serves: everything else is written
+        # either way (a miss's walk overwrites the hit's HPA and size).
+        with fsm.State("LOOKUP"):
+            serve = (
+                tlb.hit
+                & ~_perm_fail(kind, user, hit_e.w & hit_e.dirty, hit_e.u, ~hit_e.x)
+                & ((kind != AccessKind.READ) | hit_e.r)
+            )
+            mask = size_mask(hit_e.size, PN)
+            m.d.sync += [
+                touch_q.eq(serve),
+                kill_q.eq(tlb.hit & ~serve),
+                hit_idx_q.eq(tlb.hit_idx),
+                r_hit.eq(serve),
+                r_size.eq(hit_e.size),
+                r_hpa.eq(Cat(gva[:12], (hit_e.ppn & ~mask) | (gva[12 : 12 + PN] & mask))),
+                lvl.eq(3),
+                acc_rw.eq(1),
+                acc_us.eq(1),
+                acc_xd.eq(0),
+                table.eq(scr3),
+                xgpa.eq(_entry_addr(gcr3, gva, 3)),
+                final.eq(0),
+            ]
+            with m.If(serve):
+                m.d.comb += inc["HITS"].eq(1)
+                with m.If(is_write):
+                    fsm.next = "STORE_CHK"
                 with m.Else():
-                    m.d.comb += [
-                        tlb.kill.eq(tlb.hit),
-                        tlb.kill_idx.eq(tlb.hit_idx),
-                        inc["MISSES"].eq(1),
-                    ]
-                    m.d.sync += [lvl.eq(3), acc_rw.eq(1), acc_us.eq(1), acc_xd.eq(0)]
-                    with m.If(mode):
-                        m.d.sync += table.eq(scr3)
-                        m.next = "S_RD"
-                    with m.Else():
-                        start_xlate(_entry_addr(gcr3, gva, 3), 0)
-
-            # ---- GPA -> HPA through the page-walk cache or the EPT ----
-            with m.State("XLATE"):
-                with m.If(pwc_en & pwc.hit):
-                    m.d.comb += inc["PWC_HITS"].eq(1)
-                    m.d.sync += [
-                        x_hpa.eq(Cat(xgpa[:12], pwc.hpn)),
-                        x_lvl.eq(pwc.entry.level),
-                        x_r.eq(pwc.entry.r),
-                        x_w.eq(pwc.entry.w),
-                        x_x.eq(pwc.entry.x),
-                    ]
-                    m.next = "XDONE"
+                    fsm.next = "RESP"
+            with m.Else():
+                m.d.comb += inc["MISSES"].eq(1)
+                with m.If(mode):
+                    fsm.next = "S_RD"
                 with m.Else():
-                    m.d.sync += [elvl.eq(3), etable.eq(eptp), e_r.eq(1), e_w.eq(1), e_x.eq(1)]
-                    m.next = "E_RD"
+                    fsm.next = "XLATE"
 
-            with m.State("E_RD"):
-                read(_entry_addr(etable, xgpa, elvl), "E_WT")
+        # ---- GPA -> HPA through the page-walk cache (Pwc.LATENCY cycles) or the EPT ----
+        with fsm.State("XLATE"):
+            fsm.next = "XLATE2"
 
-            with m.State("E_WT"):
-                with m.If(rsp.valid):
-                    is_leaf = _is_leaf(elvl, ept.ps)
-                    bad = (
-                        (~(ept.r | ept.w | ept.x))
-                        | (ept.w & ~ept.r)
-                        | ((elvl == 3) & ept.ps)
-                        | _rsvd(ept.pfn, elvl, is_leaf, ept=True)
-                    )
-                    n_r, n_w, n_x = e_r & ept.r, e_w & ept.w, e_x & ept.x
-                    with m.If(rsp.payload.err):
-                        respond(Fault.BUS_ERROR)
-                    with m.Elif(bad):
-                        respond(Fault.EPT_VIOLATION)
-                    with m.Elif(is_leaf):
-                        hpa = _leaf_addr(ept.pfn, xgpa, elvl)
-                        m.d.sync += [
-                            x_hpa.eq(hpa),
-                            x_lvl.eq(elvl),
-                            x_r.eq(n_r),
-                            x_w.eq(n_w),
-                            x_x.eq(n_x),
-                        ]
-                        low = size_mask(elvl, PN)
-                        m.d.comb += [
-                            pwc.fill.eq(pwc_en & ~kill_refill),  # a racing flush wins
-                            *_set(
-                                pwc.fill_entry,
-                                {
-                                    "valid": 1,
-                                    "gpn": xgpa[12:] & ~low,
-                                    "hpn": hpa[12:] & ~low,
-                                    "r": n_r,
-                                    "w": n_w,
-                                    "x": n_x,
-                                    "level": elvl,
-                                },
-                            ),
-                        ]
-                        m.next = "XDONE"
-                    with m.Else():
-                        m.d.sync += [
-                            etable.eq(ept.pfn),
-                            elvl.eq(elvl - 1),
-                            e_r.eq(n_r),
-                            e_w.eq(n_w),
-                            e_x.eq(n_x),
-                        ]
-                        m.next = "E_RD"
+        with fsm.State("XLATE2"):
+            fsm.next = "XLATE3"
 
-            with m.State("XDONE"):
-                with m.If(~final):
-                    with m.If(~x_r):
-                        respond(Fault.EPT_VIOLATION)
-                    with m.Else():
-                        m.d.sync += [g_hpa[lvl].eq(x_hpa[3:]), g_ew[lvl].eq(x_w)]
-                        m.next = "G_RD"
+        with fsm.State("XLATE3"):
+            fsm.next = "XLATE4"
+
+        # Both outcomes' registers are written; only the next state depends on the hit.
+        with fsm.State("XLATE4"):
+            m.d.sync += [
+                x_hpa.eq(Cat(xgpa[:12], pwc.hpn)),
+                x_lvl.eq(pwc.entry.level),
+                x_r.eq(pwc.entry.r),
+                x_w.eq(pwc.entry.w),
+                x_x.eq(pwc.entry.x),
+                elvl.eq(3),
+                etable.eq(eptp),
+                e_r.eq(1),
+                e_w.eq(1),
+                e_x.eq(1),
+            ]
+            with m.If(pwc_en & pwc.hit):
+                m.d.comb += inc["PWC_HITS"].eq(1)
+                fsm.next = "XDONE"
+            with m.Else():
+                fsm.next = "E_RD"
+
+        with fsm.State("E_RD"):
+            read("E_WT")
+
+        with fsm.State("E_WT"):
+            with m.If(rd_v):
+                n_r, n_w, n_x = e_r & ept.r, e_w & ept.w, e_x & ept.x
+                m.d.sync += [
+                    x_hpa.eq(_leaf_addr(ept.pfn, xgpa, elvl)),
+                    x_lvl.eq(elvl),
+                    x_r.eq(n_r),
+                    x_w.eq(n_w),
+                    x_x.eq(n_x),
+                    etable.eq(ept.pfn),
+                    e_r.eq(n_r),
+                    e_w.eq(n_w),
+                    e_x.eq(n_x),
+                ]
+                with m.If(rd_err):
+                    respond(Fault.BUS_ERROR)
+                with m.Elif(e_bad):
+                    respond(Fault.EPT_VIOLATION)
+                with m.Elif(e_leaf):
+                    m.d.sync += pwc_fill_q.eq(pwc_en)
+                    fsm.next = "XDONE"
                 with m.Else():
-                    ok = Array([x_r, x_w, x_x, 0])[kind]
-                    with m.If(~ok):
-                        respond(Fault.EPT_VIOLATION)
-                    with m.Else():
-                        m.d.sync += r_hpa.eq(x_hpa)
-                        m.next = "AD_CHK"
+                    m.d.sync += elvl.eq(elvl - 1)
+                    fsm.next = "E_RD"
 
-            # ---- guest page-table entry ----
-            with m.State("G_RD"):
-                read(Cat(Const(0, 3), g_hpa[lvl]), "G_WT")
-
-            with m.State("G_WT"):
-                with m.If(rsp.valid):
-                    is_leaf = _is_leaf(lvl, pte.ps)
-                    bad = ((lvl == 3) & pte.ps) | _rsvd(pte.pfn, lvl, is_leaf, ept=False)
-                    n_rw, n_us, n_xd = acc_rw & pte.rw, acc_us & pte.us, acc_xd | pte.xd
-                    m.d.sync += [
-                        g_val[lvl].eq(rsp.payload.rdata),
-                        acc_rw.eq(n_rw),
-                        acc_us.eq(n_us),
-                        acc_xd.eq(n_xd),
-                    ]
-                    with m.If(rsp.payload.err):
-                        respond(Fault.BUS_ERROR)
-                    with m.Elif(~pte.p | bad):
-                        respond(Fault.GUEST_PF)
-                    with m.Elif(is_leaf):
-                        with m.If(_perm_fail(kind, user, n_rw, n_us, n_xd)):
-                            respond(Fault.GUEST_PF)
-                        with m.Else():
-                            m.d.sync += leaf_lvl.eq(lvl)
-                            start_xlate(_leaf_addr(pte.pfn, gva, lvl), 1)
-                    with m.Else():
-                        m.d.sync += lvl.eq(lvl - 1)
-                        start_xlate(_entry_addr(pte.pfn, gva, lvl - 1), 0)
-
-            # ---- accessed / dirty write-backs ----
-            need_wb = Signal(4)
-            for i in range(4):
-                v = X86PTE(g_val[i])
-                m.d.comb += need_wb[i].eq(
-                    (i >= leaf_lvl) & (~v.a | ((i == leaf_lvl) & is_write & ~v.d))
-                )
-            ew_vec = Cat(*(g_ew[i] for i in range(4)))
-            leaf_val = X86PTE(g_val[leaf_lvl])
-
-            with m.State("AD_CHK"):
-                with m.If((need_wb & ~ew_vec).any()):
+        with fsm.State("XDONE"):
+            m.d.sync += r_hpa.eq(x_hpa)
+            with m.If(~final):
+                with m.If(~x_r):
                     respond(Fault.EPT_VIOLATION)
                 with m.Else():
-                    size = Mux(leaf_lvl < x_lvl, leaf_lvl, x_lvl)
-                    m.d.sync += [
-                        lvl.eq(3),
-                        r_size.eq(size),
-                        *_set(
-                            new_ent,
-                            {
-                                "valid": 1,
-                                "mode": 0,
-                                "vpid": vpid,
-                                "vpn": gva[12:],
-                                "size": size,
-                                "ppn": r_hpa[12:] & ~size_mask(size, PN),
-                                "r": x_r,
-                                "w": acc_rw & x_w,
-                                "x": ~acc_xd & x_x,
-                                "u": acc_us,
-                                "dirty": leaf_val.d | is_write,
-                                "pte_valid": 1,
-                                "pte": g_hpa[leaf_lvl],
-                            },
-                        ),
-                    ]
-                    m.next = "AD_WB"
-
-            with m.State("AD_WB"):
-                cur = X86PTE(g_val[lvl])
-                with m.If(need_wb.bit_select(lvl, 1)):
-                    newv = Signal(X86PTE)
-                    m.d.comb += [
-                        newv.eq(cur),
-                        newv.a.eq(1),
-                        newv.d.eq(cur.d | ((lvl == leaf_lvl) & is_write)),
-                    ]
-                    m.d.comb += [
-                        cmd.valid.eq(1),
-                        cmd.payload.addr.eq(Cat(Const(0, 3), g_hpa[lvl])),
-                        cmd.payload.we.eq(1),
-                        cmd.payload.wdata.eq(newv),
-                    ]
-                    with m.If(cmd.ready):
-                        m.d.comb += inc["WALK_WRITES"].eq(1)
-                        m.d.sync += g_val[lvl].eq(newv)
-                        m.next = "AD_WT"
-                with m.Elif(lvl == leaf_lvl):
-                    m.next = "FILL"
+                    m.d.sync += [g_hpa[lvl].eq(x_hpa[3:]), g_ew[lvl].eq(x_w)]
+                    fsm.next = "G_RD"
+            with m.Else():
+                ok = Array([x_r, x_w, x_x, 0])[kind]
+                with m.If(~ok):
+                    respond(Fault.EPT_VIOLATION)
                 with m.Else():
+                    fsm.next = "AD_CHK"
+
+        # ---- guest page-table entry ----
+        with fsm.State("G_RD"):
+            read("G_WT")
+
+        with fsm.State("G_WT"):
+            with m.If(rd_v):
+                m.d.sync += [
+                    g_val[lvl].eq(rd_q),
+                    acc_rw.eq(acc_rw & pte.rw),
+                    acc_us.eq(acc_us & pte.us),
+                    acc_xd.eq(acc_xd | pte.xd),
+                    leaf_lvl.eq(lvl),
+                    final.eq(p_leaf),
+                    xgpa.eq(
+                        Mux(
+                            p_leaf,
+                            _leaf_addr(pte.pfn, gva, lvl),
+                            _entry_addr(pte.pfn, gva, lvl - 1),
+                        )
+                    ),
+                ]
+                with m.If(~p_leaf):
                     m.d.sync += lvl.eq(lvl - 1)
-
-            with m.State("AD_WT"):
-                with m.If(rsp.valid):
-                    with m.If(rsp.payload.err):
-                        respond(Fault.BUS_ERROR)
-                    with m.Elif(lvl == leaf_lvl):
-                        m.next = "FILL"
-                    with m.Else():
-                        m.d.sync += lvl.eq(lvl - 1)
-                        m.next = "AD_WB"
-
-            # ---- shadow walk ----
-            with m.State("S_RD"):
-                read(_entry_addr(table, gva, lvl), "S_WT")
-
-            with m.State("S_WT"):
-                with m.If(rsp.valid):
-                    is_leaf = _is_leaf(lvl, spte.ps)
-                    bad = ((lvl == 3) & spte.ps) | _rsvd(spte.pfn, lvl, is_leaf, ept=False)
-                    n_rw, n_us, n_xd = acc_rw & spte.rw, acc_us & spte.us, acc_xd | spte.xd
-                    m.d.sync += [acc_rw.eq(n_rw), acc_us.eq(n_us), acc_xd.eq(n_xd)]
-                    with m.If(rsp.payload.err):
-                        respond(Fault.BUS_ERROR)
-                    with m.Elif(~spte.p | bad):
-                        respond(Fault.SHADOW_PF)
-                    with m.Elif(is_leaf):
-                        with m.If(_perm_fail(kind, user, n_rw, n_us, n_xd)):
-                            respond(Fault.SHADOW_PF)
-                        with m.Else():
-                            hpa = _leaf_addr(spte.pfn, gva, lvl)
-                            bp = Cat(
-                                Const(0, 3),
-                                _index(gva, spte.glevel),
-                                (pt_base + spte.gpt_page)[:PN],
-                            )
-                            m.d.sync += [
-                                r_hpa.eq(hpa),
-                                r_size.eq(lvl),
-                                *_set(
-                                    new_ent,
-                                    {
-                                        "valid": 1,
-                                        "mode": 1,
-                                        "vpid": vpid,
-                                        "vpn": gva[12:],
-                                        "size": lvl,
-                                        "ppn": hpa[12:] & ~size_mask(lvl, PN),
-                                        "r": 1,
-                                        "w": n_rw,
-                                        "x": ~n_xd,
-                                        "u": n_us,
-                                        "dirty": 1,
-                                        "pte_valid": spte.bp,
-                                        "pte": bp[3:],
-                                    },
-                                ),
-                            ]
-                            m.next = "FILL"
-                    with m.Else():
-                        m.d.sync += [table.eq(spte.pfn), lvl.eq(lvl - 1)]
-                        m.next = "S_RD"
-
-            with m.State("FILL"):
-                m.d.comb += [tlb.fill.eq(~kill_refill & ~fl_stb), tlb.fill_entry.eq(new_ent)]
-                with m.If(is_write):
-                    m.next = "STORE_CHK"
+                with m.If(rd_err):
+                    respond(Fault.BUS_ERROR)
+                with m.Elif(p_bad | (p_leaf & p_perm)):
+                    respond(Fault.GUEST_PF)
                 with m.Else():
-                    m.next = "RESP"
+                    fsm.next = "XLATE"
 
-            # ---- stores: write-protect check, then the store or a WP fault ----
-            wp_off = Signal(PN + 1)
-            in_range = Signal()
-            m.d.comb += [
-                wp_off.eq(r_hpa[12:] - pt_base),
-                tlb.pte_q.eq(r_hpa[3:]),
-                wpt_rd.addr.eq(wp_off),
-            ]
-            with m.State("STORE_CHK"):
-                m.d.sync += in_range.eq(wp_off < self._wp_pages)
-                m.next = "STORE_CHK2"
+        # ---- accessed / dirty write-backs ----
+        need_wb = Signal(4)
+        for i in range(4):
+            v = X86PTE(g_val[i])
+            m.d.comb += need_wb[i].eq(
+                (i >= leaf_lvl) & (~v.a | ((i == leaf_lvl) & is_write & ~v.d))
+            )
+        ew_vec = Cat(*(g_ew[i] for i in range(4)))
+        leaf_val = X86PTE(g_val[leaf_lvl])
 
-            prot = Signal()  # registered: the block RAM's output is slow
-            with m.State("STORE_CHK2"):
-                m.d.sync += prot.eq(tlb.pte_match | (in_range & wpt_rd.data))
-                m.next = "STORE_DO"
+        # Registered every cycle: their inputs are settled a cycle before AD_CHK (final XDONE).
+        wb_fault = Signal()
+        m.d.sync += [wb_need_q.eq(need_wb), wb_fault.eq((need_wb & ~ew_vec).any())]
 
-            with m.State("STORE_DO"):
-                with m.If(prot):
-                    # A CSR flush owns the TLB's invalidate port this cycle: retry next cycle.
-                    with m.If(~fl_stb):
-                        m.d.comb += [tlb.pte_inv.eq(1), fl_count.eq(1), inc["WP_FAULTS"].eq(1)]
-                        m.d.sync += [
-                            r_flushed.eq(tlb.flushed),
-                            wp_gva.eq(gva),
-                            wp_hpa.eq(r_hpa),
-                            wp_data.eq(wdata),
-                        ]
-                        respond(Fault.WP)
+        # wb_need holds the levels still to write back, the current one (lvl) in bit 3: it
+        # shifts as lvl steps down, so no multiplexer picks the current level's bit.
+        with fsm.State("AD_CHK"):
+            m.d.sync += [lvl.eq(3), wb_need.eq(wb_need_q)]
+            with m.If(wb_fault):
+                respond(Fault.EPT_VIOLATION)
+            with m.Else():
+                fsm.next = "AD_WB"
+
+        with fsm.State("AD_WB"):
+            with m.If(wb_need[3]):
+                m.d.comb += cmd.valid.eq(1)
+                with m.If(cmd.ready):
+                    m.d.comb += inc["WALK_WRITES"].eq(1)
+                    fsm.next = "AD_WT"
+            with m.Elif(lvl == leaf_lvl):
+                fsm.next = "MK_ENT"
+            with m.Else():
+                m.d.sync += [lvl.eq(lvl - 1), wb_need.eq(wb_need << 1)]
+
+        with fsm.State("AD_WT"):
+            with m.If(rd_v):
+                with m.If(rd_err):
+                    respond(Fault.BUS_ERROR)
+                with m.Elif(lvl == leaf_lvl):
+                    fsm.next = "MK_ENT"
                 with m.Else():
-                    m.d.comb += [
-                        cmd.valid.eq(1),
-                        cmd.payload.addr.eq(r_hpa),
-                        cmd.payload.we.eq(1),
-                        cmd.payload.wdata.eq(wdata),
+                    m.d.sync += [lvl.eq(lvl - 1), wb_need.eq(wb_need << 1)]
+                    fsm.next = "AD_WB"
+
+        # ---- shadow walk ----
+        with fsm.State("S_RD"):
+            read("S_WT")
+
+        with fsm.State("S_WT"):
+            with m.If(rd_v):
+                m.d.sync += [
+                    acc_rw.eq(acc_rw & spte.rw),
+                    acc_us.eq(acc_us & spte.us),
+                    acc_xd.eq(acc_xd | spte.xd),
+                    table.eq(spte.pfn),
+                    r_hpa.eq(_leaf_addr(spte.pfn, gva, lvl)),
+                ]
+                with m.If(~p_leaf):
+                    m.d.sync += lvl.eq(lvl - 1)
+                with m.If(rd_err):
+                    respond(Fault.BUS_ERROR)
+                with m.Elif(p_bad | (p_leaf & p_perm)):
+                    respond(Fault.SHADOW_PF)
+                with m.Elif(p_leaf):
+                    fsm.next = "MK_ENT"
+                with m.Else():
+                    fsm.next = "S_RD"
+
+        # ---- the entry to install, from registers only (the walk's last answer is in rd_q) ----
+        with fsm.State("MK_ENT"):
+            size = Mux(leaf_lvl < x_lvl, leaf_lvl, x_lvl)
+            ept_ent = {
+                "valid": 1,
+                "mode": 0,
+                "vpid": vpid,
+                "vpn": gva[12:],
+                "size": size,
+                "ppn": r_hpa[12:] & ~size_mask(size, PN),
+                "r": x_r,
+                "w": acc_rw & x_w,
+                "x": ~acc_xd & x_x,
+                "u": acc_us,
+                "dirty": leaf_val.d | is_write,
+                "pte_valid": 1,
+                "pte": g_hpa[leaf_lvl],
+            }
+            bp = Cat(
+                Const(0, 3),
+                _index(gva, spte.glevel),
+                (pt_base + spte.gpt_page)[:PN],
+            )
+            shadow_ent = {
+                "valid": 1,
+                "mode": 1,
+                "vpid": vpid,
+                "vpn": gva[12:],
+                "size": lvl,
+                "ppn": r_hpa[12:] & ~size_mask(lvl, PN),
+                "r": 1,
+                "w": acc_rw,
+                "x": ~acc_xd,
+                "u": acc_us,
+                "dirty": 1,
+                "pte_valid": spte.bp,
+                "pte": bp[3:],
+            }
+            with m.If(mode):
+                m.d.sync += [r_size.eq(lvl), *_set(new_ent, shadow_ent)]
+            with m.Else():
+                m.d.sync += [r_size.eq(size), *_set(new_ent, ept_ent)]
+            # No flush has arrived during the request, nor arrives now or next cycle (FILL):
+            # the fill is decided here, so it is a register.
+            m.d.sync += fill_q.eq(~kill_refill & ~fl_arrive & ~fl_stb)
+            fsm.next = "FILL"
+
+        with fsm.State("FILL"):
+            with m.If(is_write):
+                fsm.next = "STORE_CHK"
+            with m.Else():
+                fsm.next = "RESP"
+
+        # ---- stores: write-protect check, then the store or a WP fault ----
+        # The page's offset from PT_BASE: its low bits (short subtraction) address the table;
+        # the whole offset is registered (every cycle) before its range check.
+        # The page's offset from PT_BASE is registered (every cycle; r_hpa is settled from
+        # STORE_CHK on): its low bits address the table, the rest are range-checked.
+        wp_bits = (self._wp_pages - 1).bit_length()
+        wp_off = Signal(PN + 1)
+        in_range = Signal()
+        m.d.sync += wp_off.eq(r_hpa[12:] - pt_base)
+        m.d.comb += [tlb.pte_q.eq(r_hpa[3:]), wpt_rd.addr.eq(wp_off[:wp_bits])]
+        with fsm.State("STORE_CHK"):
+            fsm.next = "STORE_CHK2"
+
+        with fsm.State("STORE_CHK2"):
+            m.d.sync += in_range.eq(wp_off[wp_bits:] == 0)  # no borrow, below wp_pages
+            fsm.next = "STORE_CHK3"
+
+        # The block RAM's output (over 5 ns from the clock) goes straight into a register. The
+        # TLB answers pte_q (r_hpa, settled from STORE_CHK on) Tlb.PTE_LATENCY cycles later.
+        assert Tlb.PTE_LATENCY == 3
+        wpt_q = Signal()
+        m.d.sync += wpt_q.eq(wpt_rd.data)
+        with fsm.State("STORE_CHK3"):
+            fsm.next = "STORE_CHK4"
+
+        prot = Signal()
+        with fsm.State("STORE_CHK4"):
+            m.d.sync += prot.eq(tlb.pte_match | (in_range & wpt_q))
+            fsm.next = "STORE_DO"
+
+        with fsm.State("STORE_DO"):
+            with m.If(prot):
+                # A CSR flush owns the TLB's invalidate port in the cycle it drops its entries:
+                # retry next cycle.
+                with m.If(~tlb_flush_q):
+                    m.d.comb += [tlb.pte_inv.eq(1), fl_count.eq(1), inc["WP_FAULTS"].eq(1)]
+                    m.d.sync += [
+                        r_fault.eq(Fault.WP),
+                        wp_gva.eq(gva),
+                        wp_hpa.eq(r_hpa),
+                        wp_data.eq(wdata),
                     ]
-                    with m.If(cmd.ready):
-                        m.next = "ST_WT"
+                    fsm.next = _WP_WAIT[0] if _WP_WAIT else "WP_CNT"
+            with m.Else():
+                m.d.comb += cmd.valid.eq(1)
+                with m.If(cmd.ready):
+                    fsm.next = "ST_WT"
 
-            with m.State("ST_WT"):
-                with m.If(rsp.valid):
-                    with m.If(rsp.payload.err):
-                        respond(Fault.BUS_ERROR)
-                    with m.Else():
-                        m.d.comb += inc["STORES"].eq(1)
-                        m.next = "RESP"
+        # The TLB counts what pte_inv dropped Tlb.FLUSHED_LATENCY cycles later.
+        for here, there in zip(_WP_WAIT, (*_WP_WAIT[1:], "WP_CNT"), strict=True):
+            with fsm.State(here):
+                fsm.next = there
 
-            with m.State("RESP"):
-                m.d.comb += self.resp.valid.eq(1)
-                with m.If(self.resp.ready):
-                    m.next = "IDLE"
+        with fsm.State("WP_CNT"):
+            m.d.sync += r_flushed.eq(tlb.flushed)
+            fsm.next = "RESP"
 
-        m.d.comb += flushed_add.eq(Mux(fl_stb | tlb.pte_inv, tlb.flushed, 0))
+        with fsm.State("ST_WT"):
+            with m.If(rd_v):
+                with m.If(rd_err):
+                    respond(Fault.BUS_ERROR)
+                with m.Else():
+                    m.d.comb += inc["STORES"].eq(1)
+                    fsm.next = "RESP"
 
-        # Busy in every named state but IDLE (not "not IDLE": the FSM register's unused encodings
-        # must read as idle, which the formal response-bound proof relies on).
-        m.d.comb += busy.eq(Cat(fsm.ongoing(name) for name in _BUSY_STATES).any())
+        with fsm.State("RESP"):
+            m.d.comb += self.resp.valid.eq(1)
+            with m.If(self.resp.ready):
+                fsm.next = "IDLE"
+
+        # Busy in every state but IDLE (the state register is one-hot, which the formal
+        # harnesses prove).
+        m.d.comb += busy.eq(~fsm.ongoing("IDLE"))
 
         # Internal signals for formal harnesses (hdl/mmu/formal.py); no effect on the design.
         self.probe = SimpleNamespace(
@@ -683,9 +831,16 @@ class MMU(wiring.Component):
             busy=busy,
             kill_refill=kill_refill,
             flush_stb=fl_stb,
+            flush_arrive=fl_arrive,
+            flush_q1=tlb_flush_q1,
+            flush_q=tlb_flush_q,
             fill=tlb.fill,
             fill_entry=tlb.fill_entry,
             gva=gva,
             vpid=vpid,
+            rd_v=rd_v,
+            axi=axi,  # axi.fsm once elaborated
+            pwc=pwc,
+            pwc_fill_q=pwc_fill_q,
         )
         return m
