@@ -57,9 +57,11 @@ else
     fresh=0
 fi
 
-# -- 2. Debian packages: Icarus Verilog, and the headers Verilator's FST writer (WAVES=1) needs ------
+# -- 2. Debian packages: Icarus Verilog, the headers Verilator's FST writer (WAVES=1) needs, and
+#       tcpdump (the NIC tests' independent BPF oracle) ---------------------------------------------
 missing=()
 command -v iverilog >/dev/null || missing+=(iverilog)
+command -v tcpdump >/dev/null || [ -x /usr/bin/tcpdump ] || missing+=(tcpdump)
 [ -e /usr/include/lz4.h ] || missing+=(liblz4-dev)
 [ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 if [ ${#missing[@]} -gt 0 ]; then
