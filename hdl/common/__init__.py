@@ -1,6 +1,20 @@
-"""Building blocks shared by every system: AXI4-Lite master, CSR slave."""
+"""Building blocks shared by every system: AXI4-Lite master, CSR slave, AXI4-Stream signature,
+frame FIFO and frame arbiter."""
 
+from .arbiter import FrameArbiter
 from .axil import AxiLiteMaster, AxiLiteSignature, MemCmd, MemResp
+from .axis import AxiStreamSignature, FrameBeat
 from .csr import CsrBlock
+from .fifo import PacketFifo
 
-__all__ = ["AxiLiteSignature", "AxiLiteMaster", "MemCmd", "MemResp", "CsrBlock"]
+__all__ = [
+    "AxiLiteSignature",
+    "AxiLiteMaster",
+    "MemCmd",
+    "MemResp",
+    "CsrBlock",
+    "AxiStreamSignature",
+    "FrameBeat",
+    "PacketFifo",
+    "FrameArbiter",
+]
