@@ -4,7 +4,8 @@ registered proof: ``make test`` runs the proofs ``make formal`` runs."""
 from __future__ import annotations
 
 import pytest
-from amaranth.hdl import Fragment
+from amaranth.asserts import AnySeq
+from amaranth.hdl import Cover, Elaboratable, Fragment, Module
 
 from vmassist import formal
 from vmassist.examples import WrapCounter
@@ -41,6 +42,27 @@ def test_bmc_mode(tmp_path):
     assert prove("wrap5_bmc", WrapCounter(5), depth=8, mode="bmc", build_dir=tmp_path).passed
     bad = prove("wrap5_bmc_false", WrapCounter(5, claim=4), depth=8, mode="bmc", build_dir=tmp_path)
     assert bad.status == "FAIL"
+
+
+class _CoverCount(Elaboratable):
+    """A free-running WrapCounter(10) and a cover of ``count == target``."""
+
+    def __init__(self, target: int):
+        self.target = target
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.counter = counter = WrapCounter(10)
+        m.d.comb += [counter.en.eq(AnySeq(1)), Cover(counter.count == self.target)]
+        return m
+
+
+def test_cover_mode(tmp_path):
+    # 9 is reached after nine enabled cycles; 12 fits in the 4-bit count but is never reached.
+    reached = prove("cover9", _CoverCount(9), depth=12, mode="cover", build_dir=tmp_path)
+    assert reached.passed, reached.detail
+    unreached = prove("cover12", _CoverCount(12), depth=12, mode="cover", build_dir=tmp_path)
+    assert unreached.status == "FAIL"
 
 
 def test_timeout_is_a_failure(tmp_path):

@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 BUILD_DIR = Path("build") / "formal"
-MODES = ("prove", "bmc")
+MODES = ("prove", "bmc", "cover")
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,12 @@ class Proof:
         Returns a fresh design to check: an Elaboratable, or ``(elaboratable, ports)`` when the
         design is not a ``wiring.Component`` and has inputs that must stay free.
     depth : int
-        k for k-induction (``mode="prove"``), or the number of cycles checked (``"bmc"``).
+        k for k-induction (``mode="prove"``), or the number of cycles checked (``"bmc"``) or
+        searched for the covers (``"cover"``).
     mode : str
-        ``"prove"`` (unbounded, k-induction) or ``"bmc"`` (bounded).
+        ``"prove"`` (unbounded, k-induction), ``"bmc"`` (bounded), or ``"cover"`` (every
+        ``Cover`` must be reached within ``depth`` cycles, with every ``Assume`` respected: the
+        check that a proof's assumptions leave the behaviours it is about possible).
     timeout : float, optional
         Seconds before sby gives up and the proof is reported as ``TIMEOUT``.
     """
@@ -283,9 +286,9 @@ def prove(
         Contains ``amaranth.hdl.Assert`` (checked), ``Assume`` (constrains inputs and state) and
         ``Cover`` statements.
     depth : int
-        k of the k-induction (``prove``) or the number of cycles (``bmc``).
+        k of the k-induction (``prove``) or the number of cycles (``bmc``, ``cover``).
     mode : str
-        ``"prove"`` or ``"bmc"``.
+        ``"prove"``, ``"bmc"`` or ``"cover"``.
     ports : sequence or dict, optional
         Top-level ports (free inputs). Default: the signature's members for a
         ``wiring.Component``, none otherwise.
@@ -322,7 +325,7 @@ PROOFS: list[Proof] = [
 ]
 
 #: Modules whose ``PROOFS`` lists are added to the registry when the module exists.
-PROOF_MODULES: list[str] = ["hdl.mmu.formal"]
+PROOF_MODULES: list[str] = ["hdl.mmu.formal", "hdl.nic.formal"]
 
 
 def all_proofs(modules: Sequence[str] | None = None) -> tuple[list[Proof], list[str]]:

@@ -1,0 +1,63 @@
+"""The NIC's formal proofs (``hdl/nic/formal.py``) can fail: a deliberately false claim is reported
+as failing, with a counterexample. That every registered proof holds (``nic.egress_delivery``
+by k-induction, ``nic.egress_cover`` reaching every fate of the watched frame) is checked by
+``tests/test_formal_infra.py::test_registered_proof``, which ``make test`` runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from hdl.nic import Egress
+from hdl.nic.formal import PROOFS, EgressHarness
+from vmassist.formal import prove
+
+pytestmark = pytest.mark.formal
+
+
+# (id, false claim, depth): each must give a counterexample (FAIL) by BMC from reset, not merely
+# fail to prove. Depths are the shortest that reach the counterexample, plus a margin.
+BROKEN = [
+    # Reading VF 0's output as VF 1's, as a design that swapped the two queues would be: a frame
+    # passed to VF 0 appears on "VF 1" (cross-VF delivery).
+    ("swap_vfs", lambda: EgressHarness(bug="swap_vfs", invariants=False), 8),
+    # A bounced frame goes to the VMM; claiming it is dropped is false.
+    ("bounce_dropped", lambda: EgressHarness(bug="bounce_dropped", invariants=False), 8),
+]
+
+
+@pytest.mark.parametrize(("name", "build", "depth"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_false_claim_fails(name, build, depth, tmp_path):
+    result = prove(name, build(), depth=depth, mode="bmc", build_dir=tmp_path, timeout=300)
+    assert result.status == "FAIL", f"{result.status}: {result.detail}\nlog: {result.log}"
+    assert "hdl/nic/formal.py" in result.detail  # names the failing Assert
+
+
+def test_bound_below_the_proven_one_is_not_proven(tmp_path):
+    # The cover run reaches a frame still undelivered after `depth` cycles of a ready consumer,
+    # so `depth` cycles is false; here the ranking no longer closes the induction either.
+    harness = EgressHarness(bound=4)
+    assert harness.bound == harness.dut.depth
+    result = prove("bound_tight", harness, depth=1, build_dir=tmp_path, timeout=300)
+    assert not result.passed
+
+
+def test_registered():
+    assert {p.name: p.mode for p in PROOFS} == {
+        "nic.egress_delivery": "prove",
+        "nic.egress_cover": "cover",
+    }
+
+
+def test_harness_and_egress_parameter_checks():
+    with pytest.raises(ValueError, match="bug"):
+        EgressHarness(bug="nonsense")
+    with pytest.raises(ValueError, match="swap_vfs"):
+        EgressHarness(n_vfs=1, bug="swap_vfs")
+    with pytest.raises(ValueError, match="data_width"):
+        Egress(data_width=12, n_vfs=2, depth=4)
+    with pytest.raises(ValueError, match="n_vfs"):
+        Egress(data_width=8, n_vfs=0, depth=4)
+    with pytest.raises(ValueError, match="depth"):
+        Egress(data_width=8, n_vfs=2, depth=6)
+    with pytest.raises(TypeError, match="depth"):
+        Egress(data_width=8, n_vfs=2, depth=4.0)
