@@ -30,7 +30,7 @@ help: setup
 	@echo "  make lint      ruff check + ruff format --check + the Verilog lint"
 	@echo "  make formal    every registered formal proof (yowasp-sby, yices, k-induction)"
 	@echo "  make synth     ECP5-85F synthesis: LUT/FF/BRAM and Fmax (build/synth/report.md)"
-	@echo "  make bench     MMU measurements: refs per miss, cycles per translation, Verilator vs Icarus"
+	@echo "  make bench     MMU: refs per miss, cycles per translation; NIC: throughput, latency, VMM filter"
 	@echo "  make setup     create .venv, install pinned packages, check iverilog and Verilator"
 	@echo "  make clean     remove build/ and simulator build directories"
 	@echo ""
@@ -70,7 +70,7 @@ synth: setup
 
 bench: setup
 	@$(ENV) export WAVES=$(WAVES) $(if $(SEED),COCOTB_RANDOM_SEED=$(SEED)) && \
-	  $(STRICT) python -m tb.mmu.bench
+	  $(STRICT) python -m tb.mmu.bench && $(STRICT) python -m tb.nic.bench
 
 demo: setup
 	@$(ENV) export WAVES=$(WAVES) $(if $(SEED),COCOTB_RANDOM_SEED=$(SEED)) && \

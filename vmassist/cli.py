@@ -21,7 +21,7 @@ from .outdir import atomic_output_dir, atomic_output_file
 __all__ = ["REGISTER_MAPS", "main", "parse_param_value", "render_register_docs"]
 
 #: Register maps rendered by ``vmassist docs``, as ``module:attribute``; later blocks append theirs.
-REGISTER_MAPS = ["vmassist.formats.mmu:MMU_CSR"]
+REGISTER_MAPS = ["vmassist.formats.mmu:MMU_CSR", "vmassist.formats.nic:NIC_CSR"]
 
 _FORMATTER = argparse.RawDescriptionHelpFormatter
 
@@ -167,6 +167,29 @@ def _cmd_mmu_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_nic_replay(args: argparse.Namespace) -> int:
+    from models.nic.filter import Counters
+    from models.nic.pcap import read_pcap
+    from models.nic.rules import load_rules
+    from models.nic.run import run_model, write_outputs
+
+    if args.waves and args.sim == "model":
+        raise UserError("--waves", "needs a simulator (--sim icarus or verilator), not model")
+    rules = load_rules(args.rules)
+    records = read_pcap(args.pcap)
+    if args.sim == "model":
+        counters = Counters.for_rules(rules)
+        verdicts = run_model(rules, records, counters)
+    else:
+        from tb.nic.run import run_hw
+
+        hw = run_hw(rules, records, sim=args.sim, seed=args.seed, waves=args.waves)
+        verdicts, counters = hw.verdicts, Counters.from_dict(hw.counters)
+    write_outputs(args.out, records, verdicts, rules.n_vfs, counters)
+    print(args.out)
+    return 0
+
+
 def _int(text: str) -> int:
     try:
         return int(text, 0)
@@ -186,6 +209,7 @@ examples:
   vmassist docs --out build/registers.md
   vmassist mmu run --scenario s.toml --sim model --out out/model
   vmassist mmu run --scenario s.toml --sim verilator --waves --out out/vl
+  vmassist nic replay --rules rules.toml --pcap in.pcap --sim model --out out/nic
 
 Bad input gives one line on stderr and exit status 2. Run 'vmassist COMMAND --help' for more.""",
     )
@@ -264,6 +288,42 @@ examples:
     p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
     p.add_argument("--waves", action="store_true", help="dump an FST waveform")
     p.set_defaults(func=_cmd_mmu_run)
+
+    p = sub.add_parser(
+        "nic",
+        help="NIC (packet filter) runs",
+        formatter_class=_FORMATTER,
+        description="NIC commands.",
+        epilog="""\
+example:
+  vmassist nic replay --rules rules.toml --pcap in.pcap --sim model --out out/nic""",
+    )
+    nic = p.add_subparsers(dest="nic_command", metavar="COMMAND", required=True)
+    p = nic.add_parser(
+        "replay",
+        help="replay a capture through the NIC filter",
+        formatter_class=_FORMATTER,
+        description="Replay an Ethernet pcap through the NIC filter configured by a rules file "
+        "(TOML, see DESIGN.md). Writes vf<N>.pcap (one per VF), vmm.pcap, dropped.pcap, "
+        "verdicts.jsonl (one object per input frame: index, verdict, vf, rule, queue) and "
+        "counters.json into DIR; nothing is written when the run fails.",
+        epilog="""\
+examples:
+  vmassist nic replay --rules rules.toml --pcap in.pcap --sim model --out out/nic
+  jq -c 'select(.verdict == "bounce")' out/nic/verdicts.jsonl
+
+'--sim model' runs the golden model; icarus and verilator run the RTL (every sink ready,
+frames back to back), whose outputs must be identical.""",
+    )
+    p.add_argument("--rules", metavar="RULES.toml", required=True, help="rules file")
+    p.add_argument("--pcap", metavar="IN.pcap", required=True, help="input capture (Ethernet)")
+    p.add_argument(
+        "--sim", required=True, choices=["icarus", "verilator", "model"], help="where to run it"
+    )
+    p.add_argument("--out", metavar="DIR", required=True, type=Path, help="output directory")
+    p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
+    p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+    p.set_defaults(func=_cmd_nic_replay)
     return parser
 
 

@@ -1,0 +1,268 @@
+"""cocotb testbench of the NIC filter top: cocotbext-axi agents on every stream and on the
+register block, a monitor of the decision tap, and the driver side of the register map."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge, Timer
+from cocotbext.axi import (
+    AxiLiteBus,
+    AxiLiteMaster,
+    AxiStreamBus,
+    AxiStreamFrame,
+    AxiStreamSink,
+    AxiStreamSource,
+)
+
+from models.nic.filter import Counters, Verdict
+from models.nic.hw import pack, rule_row, verdict_from_decision, vf_row
+from models.nic.rules import Rules
+from vmassist.formats.nic import NIC_CSR, CounterKind, Decision, RuleEntry, VfEntry
+
+from ..common.stream import random_pauses
+
+__all__ = ["NicTB", "Received", "CLOCK_NS"]
+
+CLOCK_NS = 6.4  # 156.25 MHz, the 10GbE clock
+
+_DECISION_FIELDS = [name for name, _ in Decision.as_shape()]
+
+
+def decode_decision(value: int) -> Verdict:
+    """The verdict a 21-bit :class:`Decision` (``dec``, or the VMM queue's ``tuser``) denotes."""
+    fields = {}
+    offset = 0
+    for name, f in Decision.as_shape():
+        width = f.width
+        fields[name] = (value >> offset) & ((1 << width) - 1)
+        offset += width
+    return verdict_from_decision(fields)
+
+
+@dataclass
+class Received:
+    """What came out of the DUT: every queue's frames in output order, and the decision tap."""
+
+    vf: list[list[bytes]] = field(default_factory=list)
+    vmm: list[tuple[bytes, Verdict]] = field(default_factory=list)
+    decisions: list[Verdict] = field(default_factory=list)
+    decision_cycles: list[int] = field(default_factory=list)
+
+
+class NicTB:
+    """Agents on the ``nic`` top.
+
+    Parameters
+    ----------
+    dut
+        The cocotb handle of the ``nic`` top.
+    n_vfs, rules, width : int
+        The top's parameters.
+    seed : int
+        Seeds the idle and back-pressure generators.
+    p_idle : float
+        Probability of an idle cycle on ``rx`` and ``reinject`` (0: tvalid held high).
+    p_stall : float
+        Probability of a stalled cycle on each output (0: every sink always ready).
+    """
+
+    @classmethod
+    async def create(cls, dut, **kwargs) -> NicTB:
+        dut.rst.value = 1
+        for name in (
+            "csr__awvalid",
+            "csr__wvalid",
+            "csr__bready",
+            "csr__arvalid",
+            "csr__rready",
+            "rx__tvalid",
+            "reinject__tvalid",
+            "vmm__tready",
+        ):
+            getattr(dut, name).value = 0
+        await Timer(1, unit="ns")
+        tb = cls(dut, **kwargs)
+        await tb.reset()
+        return tb
+
+    def __init__(
+        self,
+        dut,
+        *,
+        n_vfs: int,
+        rules: int,
+        width: int,
+        seed: int,
+        p_idle: float = 0.0,
+        p_stall: float = 0.0,
+    ):
+        self.dut = dut
+        self.n_vfs = n_vfs
+        self.rules = rules
+        self.width = width
+        self.log = logging.getLogger("cocotb.tb.nic")
+        self.rng = random.Random(seed)
+        for name in ("csr", "rx", "reinject", "vmm", *(f"vf__{k}" for k in range(n_vfs))):
+            logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
+        Clock(dut.clk, CLOCK_NS, unit="ns").start()
+        clk, rst = dut.clk, dut.rst
+
+        def bus(prefix):
+            return AxiStreamBus.from_prefix(dut, prefix, bus_separator="__")
+
+        self.csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), clk, rst)
+        self.rx = AxiStreamSource(bus("rx"), clk, rst)
+        self.reinject = AxiStreamSource(bus("reinject"), clk, rst)
+        self.vf = [AxiStreamSink(bus(f"vf__{k}"), clk, rst) for k in range(n_vfs)]
+        self.vmm = AxiStreamSink(bus("vmm"), clk, rst)
+        self.set_pauses(p_idle, p_stall)
+        self.got = Received(vf=[[] for _ in range(n_vfs)])
+        self.cycle = 0
+        self.rx_frames = 0  # frames whose last beat went in on rx
+        cocotb.start_soon(self._tap())
+        for k in range(n_vfs):
+            cocotb.start_soon(self._drain(self.vf[k], self.got.vf[k]))
+        cocotb.start_soon(self._drain_vmm())
+
+    def _pauses(self, p: float):
+        return random_pauses(random.Random(self.rng.random()), p) if p else None
+
+    def set_pauses(self, p_idle: float, p_stall: float) -> None:
+        """Idle cycles on the sources and stalls on the sinks (0 clears them)."""
+        for src in (self.rx, self.reinject):
+            if p_idle:
+                src.set_pause_generator(self._pauses(p_idle))
+            else:
+                src.clear_pause_generator()
+        for sink in (*self.vf, self.vmm):
+            if p_stall:
+                sink.set_pause_generator(self._pauses(p_stall))
+            else:
+                sink.clear_pause_generator()
+
+    async def reset(self) -> None:
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 4)
+        self.dut.rst.value = 0
+        await ClockCycles(self.dut.clk, 2)
+
+    async def _tap(self) -> None:
+        dut = self.dut
+        while True:
+            await RisingEdge(dut.clk)
+            self.cycle += 1
+            if dut.rx__tvalid.value and dut.rx__tlast.value:
+                self.rx_frames += 1
+            if dut.dec_valid.value:
+                self.got.decisions.append(decode_decision(int(dut.dec.value)))
+                self.got.decision_cycles.append(self.cycle)
+
+    @staticmethod
+    async def _drain(sink: AxiStreamSink, out: list[bytes]) -> None:
+        while True:
+            frame = await sink.recv()
+            out.append(bytes(frame.tdata))
+
+    async def _drain_vmm(self) -> None:
+        while True:
+            frame = await self.vmm.recv()
+            user = frame.tuser
+            assert isinstance(user, int), f"VMM frame with tuser varying over its beats: {user}"
+            self.got.vmm.append((bytes(frame.tdata), decode_decision(user)))
+
+    # ---- registers ----
+
+    async def write_words(self, name: str, value: int, words: int) -> None:
+        base = NIC_CSR[f"{name}0"].offset
+        for i in range(words):
+            await self.csr.write_qword(base + 8 * i, (value >> (64 * i)) & (2**64 - 1))
+
+    async def write_vf(self, rules: Rules, v: int) -> None:
+        row = pack(VfEntry, vf_row(rules.vf(v)))
+        await self.write_words("VF_W", row, -(-VfEntry.as_shape().size // 64))
+        await self.csr.write_qword(NIC_CSR["VF_COMMIT"].offset, v)
+
+    async def write_rule(self, rules: Rules, v: int, i: int) -> None:
+        vf = rules.vf(v)
+        rule = vf.rules[i] if vf is not None and i < len(vf.rules) else None
+        await self.write_words("RULE_W", pack(RuleEntry, rule_row(rule)), _rule_words())
+        await self.csr.write_qword(NIC_CSR["RULE_COMMIT"].offset, v | (i << 8))
+
+    async def program(self, rules: Rules) -> None:
+        """Every VF row and every rule slot of ``rules`` (absent ones invalid): rules first,
+        so that a VF never uses a half-written rule list when it appears."""
+        for v in range(self.n_vfs):
+            for i in range(self.rules):
+                await self.write_rule(rules, v, i)
+        for v in range(self.n_vfs):
+            await self.write_vf(rules, v)
+
+    async def read_csr(self, name: str) -> int:
+        return await self.csr.read_qword(NIC_CSR[name].offset)
+
+    async def counter(self, kind: CounterKind, vf: int = 0, rule: int = 0) -> int:
+        await self.csr.write_qword(NIC_CSR["CNT_SEL"].offset, int(kind) | vf << 8 | rule << 16)
+        return await self.read_csr("CNT_VAL")
+
+    async def counters(self, rules: Rules) -> Counters:
+        """The hardware's counters in the model's form (rule hits for the rules ``rules`` has)."""
+        c = Counters.for_rules(rules)
+        for v in range(self.n_vfs):
+            c.rule_hits[v] = [
+                await self.counter(CounterKind.RULE_HITS, v, i) for i in range(len(c.rule_hits[v]))
+            ]
+            c.passed[v] = await self.counter(CounterKind.PASS, v)
+            c.blocked[v] = await self.counter(CounterKind.BLOCK, v)
+            c.bounced[v] = await self.counter(CounterKind.BOUNCE, v)
+            c.dropped[v] = await self.counter(CounterKind.DROP, v)
+        c.unknown = await self.counter(CounterKind.UNKNOWN)
+        c.malformed = await self.counter(CounterKind.MALFORMED)
+        return c
+
+    async def overflows(self) -> list[int]:
+        """Overflow drops per queue: the VFs, the VMM, the ingress."""
+        return [await self.counter(CounterKind.OVERFLOW, q) for q in range(self.n_vfs + 2)]
+
+    async def losses(self) -> int:
+        """Frames dropped for lack of room anywhere, and re-injected frames dropped."""
+        rj = [await self.counter(CounterKind.REINJECT_DROP, k) for k in range(self.n_vfs)]
+        return sum(await self.overflows()) + sum(rj)
+
+    # ---- traffic ----
+
+    async def send(self, data: bytes) -> None:
+        await self.rx.send(AxiStreamFrame(data))
+
+    async def send_reinject(self, data: bytes, vf: int) -> None:
+        await self.reinject.send(AxiStreamFrame(data, tdest=vf))
+
+    def delivered(self) -> int:
+        return sum(map(len, self.got.vf)) + len(self.got.vmm)
+
+    async def quiesce(self, decisions: int, delivered, timeout: int = 400_000) -> None:
+        """Wait until the sources are idle, ``decisions`` decisions were seen and every frame
+        that should leave has left or was counted as an overflow drop: ``delivered()`` (a
+        callable: it may depend on the decisions seen) frames on the outputs in all."""
+        clk = self.dut.clk
+        for _ in range(timeout // 256):
+            await ClockCycles(clk, 256)
+            if not (self.rx.idle() and self.reinject.idle()):
+                continue
+            if len(self.got.decisions) < decisions:
+                continue
+            if self.delivered() + await self.losses() >= delivered():
+                await ClockCycles(clk, 64)  # nothing more may arrive: checked by the caller
+                return
+        raise AssertionError(
+            f"no quiescence after {timeout} cycles: {len(self.got.decisions)} of {decisions} "
+            f"decisions, {self.delivered()} of {delivered()} frames out"
+        )
+
+
+def _rule_words() -> int:
+    return -(-RuleEntry.as_shape().size // 64)

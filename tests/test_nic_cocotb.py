@@ -1,0 +1,75 @@
+"""cocotb regressions of the NIC filter on both simulators, one build directory per case.
+
+The 64-bit default instance runs every test; the 512-bit one carries the bulk of the traffic,
+where a frame is a few beats. (The issue asks for 1e5 frames per simulator; the simulation
+runs at a few hundred cycles per second at 512 bits today, so the bulk case is held at 5000
+frames until the testbench's per-cycle cost is brought down.)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from hdl.nic import NicFilter
+from tb.common.runner import REPO, results_ok, run_cocotb
+
+pytestmark = pytest.mark.cocotb
+
+#: (data width, rules per VF, frames in the traffic test, cocotb tests)
+CASES = {
+    "w64": (64, 16, 3000, None),
+    "w512-bulk": (512, 16, 5_000, "traffic_rewrites_and_reinject"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_nic(sim: str, case: str) -> None:
+    width, rules, frames, testcase = CASES[case]
+    seed = int(
+        os.environ.get("SEED") or os.environ.get("COCOTB_RANDOM_SEED") or random.randrange(1 << 31)
+    )
+    print(f"cocotb seed {seed} (replay: make sim BLOCK=nic SIM={sim} SEED={seed})")
+    dut = NicFilter(data_width=width, rules=rules)
+    results = run_cocotb(
+        top=lambda: dut,
+        toplevel="nic",
+        test_module="tb.nic.test_nic",
+        sim=sim,
+        build_dir=REPO / "build" / "sim" / f"nic-{sim}-w{width}-r{rules}",
+        testcase=testcase,
+        seed=seed,
+        extra_env={
+            "NIC_WIDTH": str(width),
+            "NIC_RULES": str(rules),
+            "NIC_FRAMES": str(frames),
+            "NIC_LATENCY": str(dut.decision_latency(True)),
+        },
+    )
+    run, failed = results_ok(results)
+    assert run > 0, "cocotb ran no test"
+    assert failed == 0, f"{failed} of {run} cocotb tests failed (seed {seed}); see {results}"
+
+
+def test_replay_matches_the_model(sim: str, tmp_path) -> None:
+    """``vmassist nic replay`` on the RTL writes exactly what ``--sim model`` writes."""
+    from models.nic.pcap import write_pcap
+    from models.nic.rules import random_rules, rules_to_toml
+    from models.nic.traffic import generate_traffic
+    from vmassist.cli import main
+
+    seed = int(os.environ.get("SEED") or random.randrange(1 << 31))
+    rules = random_rules(random.Random(seed))
+    (tmp_path / "rules.toml").write_text(rules_to_toml(rules))
+    write_pcap(tmp_path / "in.pcap", generate_traffic(rules, 400, seed).records)
+    args = ["nic", "replay", "--rules", str(tmp_path / "rules.toml")]
+    args += ["--pcap", str(tmp_path / "in.pcap")]
+    assert main([*args, "--sim", "model", "--out", str(tmp_path / "model")]) == 0
+    assert main([*args, "--sim", sim, "--out", str(tmp_path / sim)]) == 0
+    names = sorted(p.name for p in (tmp_path / "model").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / sim).iterdir())
+    for name in names:
+        want = (tmp_path / "model" / name).read_bytes()
+        assert (tmp_path / sim / name).read_bytes() == want, f"seed {seed}: {name} differs"
