@@ -1,47 +1,53 @@
-"""cocotb testbench of the NIC filter top: cocotbext-axi agents on every stream and on the
-register block, a monitor of the decision tap, and the driver side of the register map."""
+"""cocotb testbench of the NIC filter top: AXI4-Stream agents on every stream, cocotbext-axi's
+AXI-Lite master on the register block, a monitor of the decision tap, and the driver side of the
+register map.
+
+The stream agents and the tap are stepped by one clock loop, the only coroutine that wakes on
+every cycle (:mod:`tb.common.axis` says why they are not cocotbext-axi's), and the clock is the
+simulator's own (cocotb's C clock), not a coroutine.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from dataclasses import dataclass, field
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, Timer
-from cocotbext.axi import (
-    AxiLiteBus,
-    AxiLiteMaster,
-    AxiStreamBus,
-    AxiStreamFrame,
-    AxiStreamSink,
-    AxiStreamSource,
-)
+from cocotb.triggers import ClockCycles, Event, RisingEdge, Timer
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from models.nic.filter import Counters, Verdict
 from models.nic.hw import pack, rule_row, verdict_from_decision, vf_row
 from models.nic.rules import Rules
 from vmassist.formats.nic import NIC_CSR, CounterKind, Decision, RuleEntry, VfEntry
 
+from ..common.axis import AxisSink, AxisSource
 from ..common.stream import random_pauses
 
 __all__ = ["NicTB", "Received", "CLOCK_NS"]
 
 CLOCK_NS = 6.4  # 156.25 MHz, the 10GbE clock
 
-_DECISION_FIELDS = [name for name, _ in Decision.as_shape()]
+
+def _decision_fields() -> list[tuple[str, int, int]]:
+    out, offset = [], 0
+    for name, f in Decision.as_shape():
+        out.append((name, offset, (1 << f.width) - 1))
+        offset += f.width
+    return out
+
+
+_DECISION_FIELDS = _decision_fields()
 
 
 def decode_decision(value: int) -> Verdict:
     """The verdict a 21-bit :class:`Decision` (``dec``, or the VMM queue's ``tuser``) denotes."""
-    fields = {}
-    offset = 0
-    for name, f in Decision.as_shape():
-        width = f.width
-        fields[name] = (value >> offset) & ((1 << width) - 1)
-        offset += width
-    return verdict_from_decision(fields)
+    return verdict_from_decision(
+        {name: (value >> offset) & mask for name, offset, mask in _DECISION_FIELDS}
+    )
 
 
 @dataclass
@@ -107,27 +113,29 @@ class NicTB:
         self.width = width
         self.log = logging.getLogger("cocotb.tb.nic")
         self.rng = random.Random(seed)
-        for name in ("csr", "rx", "reinject", "vmm", *(f"vf__{k}" for k in range(n_vfs))):
-            logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
-        Clock(dut.clk, CLOCK_NS, unit="ns").start()
+        logging.getLogger(f"cocotb.{dut._name}.csr").setLevel(logging.WARNING)
+        # The C clock: a coroutine clock would cost two more Python wake-ups a cycle. Our writes
+        # all happen after a rising edge, never at the instant the clock toggles.
+        Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
         clk, rst = dut.clk, dut.rst
 
-        def bus(prefix):
-            return AxiStreamBus.from_prefix(dut, prefix, bus_separator="__")
-
         self.csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), clk, rst)
-        self.rx = AxiStreamSource(bus("rx"), clk, rst)
-        self.reinject = AxiStreamSource(bus("reinject"), clk, rst)
-        self.vf = [AxiStreamSink(bus(f"vf__{k}"), clk, rst) for k in range(n_vfs)]
-        self.vmm = AxiStreamSink(bus("vmm"), clk, rst)
-        self.set_pauses(p_idle, p_stall)
         self.got = Received(vf=[[] for _ in range(n_vfs)])
         self.cycle = 0
         self.rx_frames = 0  # frames whose last beat went in on rx
-        cocotb.start_soon(self._tap())
-        for k in range(n_vfs):
-            cocotb.start_soon(self._drain(self.vf[k], self.got.vf[k]))
-        cocotb.start_soon(self._drain_vmm())
+        self.rx_last_cycles: list[int] = []  # the cycle each of them went in
+        self.vmm_arrived = Event()  # set on each frame out of the VMM queue
+        self._rx_waits: list[tuple[int, Event]] = []
+        self.rx = AxisSource(dut, "rx", on_last=self._rx_last)
+        self.reinject = AxisSource(dut, "reinject")
+        self.vf = [
+            AxisSink(dut, f"vf__{k}", lambda data, _user, out=self.got.vf[k]: out.append(data))
+            for k in range(n_vfs)
+        ]
+        self.vmm = AxisSink(dut, "vmm", self._vmm_frame)
+        self.set_pauses(p_idle, p_stall)
+        self._agents = (self.rx, self.reinject, *self.vf, self.vmm)
+        cocotb.start_soon(self._clocked())
 
     def _pauses(self, p: float):
         return random_pauses(random.Random(self.rng.random()), p) if p else None
@@ -135,15 +143,9 @@ class NicTB:
     def set_pauses(self, p_idle: float, p_stall: float) -> None:
         """Idle cycles on the sources and stalls on the sinks (0 clears them)."""
         for src in (self.rx, self.reinject):
-            if p_idle:
-                src.set_pause_generator(self._pauses(p_idle))
-            else:
-                src.clear_pause_generator()
+            src.pauses = self._pauses(p_idle) or itertools.repeat(False)
         for sink in (*self.vf, self.vmm):
-            if p_stall:
-                sink.set_pause_generator(self._pauses(p_stall))
-            else:
-                sink.clear_pause_generator()
+            sink.pauses = self._pauses(p_stall) or itertools.repeat(False)
 
     async def reset(self) -> None:
         self.dut.rst.value = 1
@@ -151,29 +153,40 @@ class NicTB:
         self.dut.rst.value = 0
         await ClockCycles(self.dut.clk, 2)
 
-    async def _tap(self) -> None:
-        dut = self.dut
+    async def _clocked(self) -> None:
+        """Every rising edge: the decision tap, then every stream agent."""
+        edge = RisingEdge(self.dut.clk)
+        dec_valid, dec = self.dut.dec_valid, self.dut.dec
+        decisions, cycles = self.got.decisions, self.got.decision_cycles
+        agents = self._agents
         while True:
-            await RisingEdge(dut.clk)
+            await edge
             self.cycle += 1
-            if dut.rx__tvalid.value and dut.rx__tlast.value:
-                self.rx_frames += 1
-            if dut.dec_valid.value:
-                self.got.decisions.append(decode_decision(int(dut.dec.value)))
-                self.got.decision_cycles.append(self.cycle)
+            if dec_valid.value:
+                decisions.append(decode_decision(dec.value.to_unsigned()))
+                cycles.append(self.cycle)
+            for agent in agents:
+                agent.step()
 
-    @staticmethod
-    async def _drain(sink: AxiStreamSink, out: list[bytes]) -> None:
-        while True:
-            frame = await sink.recv()
-            out.append(bytes(frame.tdata))
+    def _rx_last(self) -> None:
+        self.rx_frames += 1
+        self.rx_last_cycles.append(self.cycle)
+        while self._rx_waits and self._rx_waits[0][0] <= self.rx_frames:
+            self._rx_waits.pop(0)[1].set()
 
-    async def _drain_vmm(self) -> None:
-        while True:
-            frame = await self.vmm.recv()
-            user = frame.tuser
-            assert isinstance(user, int), f"VMM frame with tuser varying over its beats: {user}"
-            self.got.vmm.append((bytes(frame.tdata), decode_decision(user)))
+    async def rx_frames_reach(self, n: int) -> None:
+        """Return once ``n`` frames have gone in on ``rx``."""
+        if self.rx_frames >= n:
+            return
+        done = Event()
+        self._rx_waits.append((n, done))
+        self._rx_waits.sort(key=lambda w: w[0])
+        await done.wait()
+
+    def _vmm_frame(self, data: bytes, user) -> None:
+        assert isinstance(user, int), f"VMM frame with tuser varying over its beats: {user}"
+        self.got.vmm.append((data, decode_decision(user)))
+        self.vmm_arrived.set()
 
     # ---- registers ----
 
@@ -236,10 +249,12 @@ class NicTB:
     # ---- traffic ----
 
     async def send(self, data: bytes) -> None:
-        await self.rx.send(AxiStreamFrame(data))
+        """Queue a frame on ``rx`` (the queue is unbounded: this never waits)."""
+        self.rx.send(data)
 
     async def send_reinject(self, data: bytes, vf: int) -> None:
-        await self.reinject.send(AxiStreamFrame(data, tdest=vf))
+        """Queue a frame on ``reinject`` for VF ``vf``."""
+        self.reinject.send(data, tdest=vf)
 
     def delivered(self) -> int:
         return sum(map(len, self.got.vf)) + len(self.got.vmm)
@@ -250,7 +265,7 @@ class NicTB:
         callable: it may depend on the decisions seen) frames on the outputs in all."""
         clk = self.dut.clk
         for _ in range(timeout // 256):
-            await ClockCycles(clk, 256)
+            await Timer(256 * CLOCK_NS, unit="ns")  # one wake-up, not 256
             if not (self.rx.idle() and self.reinject.idle()):
                 continue
             if len(self.got.decisions) < decisions:

@@ -10,9 +10,9 @@ import dataclasses
 import itertools
 import os
 import random
+import time
 
 import cocotb
-from cocotb.triggers import RisingEdge
 
 from models.nic.filter import Counters, Steering, judge
 from models.nic.parse import parse
@@ -60,6 +60,7 @@ async def traffic_rewrites_and_reinject(dut):
     flows, and the VMM's software filter re-injecting the bounced frames it approves: every
     decision against the model (old or new rule around a rewrite), every queue against the
     decisions, isolation on every frame, and the counters."""
+    wall = [time.perf_counter()]
     p = _params()
     seed = int(cocotb.RANDOM_SEED)
     rng = random.Random(seed)
@@ -68,13 +69,14 @@ async def traffic_rewrites_and_reinject(dut):
     traffic = generate_traffic(rules, _frames(1500), seed)
     frames = [r.data for r in traffic.records]
     parsed = [parse(f) for f in frames]
-    tb = await NicTB.create(dut, seed=seed, p_idle=0.2, p_stall=0.2, **p)
-    await tb.program(rules)
-
     # The VMM's decisions on the bounced frames (the model's verdicts with the initial rules).
     model = run_model(rules, traffic.records)
     vmm = run_vmm(rules, traffic.records, model, traffic.egress)
     approve = {i for i, d in vmm.items() if d.action == "reinject"}
+    wall.append(time.perf_counter())
+
+    tb = await NicTB.create(dut, seed=seed, p_idle=0.2, p_stall=0.2, **p)
+    await tb.program(rules)
 
     versions = [rules]
     windows: list[tuple[int, int]] = []  # (first, last) cycle a rewrite may be seen partly
@@ -88,8 +90,7 @@ async def traffic_rewrites_and_reinject(dut):
         if not with_rules:
             return
         for step in range(1, 5):
-            while tb.rx_frames < len(frames) * step // 6:
-                await RisingEdge(dut.clk)
+            await tb.rx_frames_reach(len(frames) * step // 6)
             cur = versions[-1]
             vf = rng.choice([v for v in cur.vfs if v.rules])
             i = rng.randrange(len(vf.rules))
@@ -112,7 +113,9 @@ async def traffic_rewrites_and_reinject(dut):
         seen = 0
         vmm_idx = 0
         while True:
-            await RisingEdge(dut.clk)
+            while seen == len(tb.got.vmm):
+                tb.vmm_arrived.clear()
+                await tb.vmm_arrived.wait()
             while seen < len(tb.got.vmm):
                 data, d = tb.got.vmm[seen]
                 seen += 1
@@ -129,6 +132,8 @@ async def traffic_rewrites_and_reinject(dut):
                         await tb.send_reinject(data, n + rng.randrange(256 - n))
                 vmm_idx += 1
 
+    cycle0 = tb.cycle
+    wall.append(time.perf_counter())
     rew = cocotb.start_soon(rewriter())
     reinj = cocotb.start_soon(reinjector())
     await sender()
@@ -149,6 +154,8 @@ async def traffic_rewrites_and_reinject(dut):
 
     await tb.quiesce(len(frames), expected_out)
     reinj.cancel()
+    wall.append(time.perf_counter())
+    cycles = tb.cycle - cycle0
     overflow = await tb.overflows()
     rj_drop = [await tb.counter(CounterKind.REINJECT_DROP, k) for k in range(n + 1)]
     assert rj_drop[n] == bad[0], f"{rj_drop[n]} re-injected frames for no VF counted, {bad[0]} sent"
@@ -181,6 +188,18 @@ async def traffic_rewrites_and_reinject(dut):
         sum(out.reinjected),
         overflow,
     )
+    wall.append(time.perf_counter())
+    gen, _, sim, check = (b - a for a, b in itertools.pairwise(wall))
+    tb.log.info(
+        "wall time: traffic and model %.1f s; %d cycles in %.1f s (%.0f cycles/s, %.0f frames/s); "
+        "scoring %.1f s",
+        gen,
+        cycles,
+        sim,
+        cycles / sim,
+        len(frames) / sim,
+        check,
+    )
     assert {"pass", "unknown", "malformed"} <= kinds
 
 
@@ -197,21 +216,12 @@ async def line_rate(dut):
     frames = [_short_frame(rng, rules.vfs[rng.randrange(n)]) for _ in range(_frames(600))]
     tb = await NicTB.create(dut, seed=seed, **p)
     await tb.program(rules)
-    lasts: list[int] = []
-
-    async def watch_rx():
-        while True:
-            await RisingEdge(dut.clk)
-            if dut.rx__tvalid.value and dut.rx__tlast.value:
-                lasts.append(tb.cycle)
-
-    w = cocotb.start_soon(watch_rx())
     for data in frames:
         await tb.send(data)
     await tb.quiesce(
         len(frames), lambda: sum(d.queue != "drop" for d in tb.got.decisions), timeout=50_000
     )
-    w.cancel()
+    lasts = tb.rx_last_cycles  # the cycle each frame's last beat went in
     beats = 64 // (p["width"] // 8)
     gaps = {b - a for a, b in itertools.pairwise(lasts)}
     assert gaps == {beats}, f"the source was not back to back: gaps {sorted(gaps)}"
