@@ -36,7 +36,7 @@ from models.nic.rules import (
     rules_to_toml,
 )
 from models.nic.run import queue_records, run_model, run_vmm
-from models.nic.traffic import generate_traffic, vm_ipv4
+from models.nic.traffic import SHORT, generate_traffic, scapy_layers, vm_ipv4
 from models.nic.vmm import VmmFilter, bench_filter, share
 from vmassist import cli
 from vmassist.errors import UserError
@@ -286,6 +286,30 @@ def test_parse_generated_traffic_matches_scapy_and_intent() -> None:
     assert {60, 590, 1514} <= set(sizes) and max(sizes) > 1514
     kinds = set(t.kinds)
     assert {"vf", "unknown", "broadcast", "multicast", "fragment", "reply"} <= kinds
+
+
+@pytest.mark.parametrize(("seed", "sizes"), [(7, "imix"), (8, "short")])
+def test_generated_traffic_is_what_scapy_builds(seed: int, sizes: str) -> None:
+    """The generator's own packet builder (models/nic/craft.py) gives, byte for byte, the
+    frames scapy builds from the same seed: every kind, lengths, checksums, fragments."""
+    rules = random_rules(random.Random(seed))
+    kw = {"sizes": SHORT, "jumbo": 0.003} if sizes == "short" else {}
+    fast = generate_traffic(rules, 800, seed, **kw)
+    ref = generate_traffic(rules, 800, seed, layers=scapy_layers(), **kw)
+    assert fast.kinds == ref.kinds
+    for i, (a, b) in enumerate(zip(fast.records, ref.records, strict=True)):
+        assert a == b, f"frame {i} ({fast.kinds[i]}): {a.data.hex()} != scapy {b.data.hex()}"
+    assert fast.egress == ref.egress
+    assert {k.split(":")[0] for k in fast.kinds} >= {"vf", "fragment", "reply", "malformed"}
+
+
+def test_short_sizes_keep_the_mix_in_fewer_beats() -> None:
+    rules = random_rules(random.Random(5))
+    t = generate_traffic(rules, 4000, 5, sizes=SHORT, jumbo=0.003)
+    sizes = [len(d) for _, d in t.records]
+    assert {60, 590, 1514} <= set(sizes) and max(sizes) > 1514
+    assert sum(-(-s // 64) for s in sizes) < 4 * len(sizes)  # beats at 512 bits
+    assert {k.split(":")[0] for k in t.kinds} >= {"vf", "fragment", "reply", "malformed"}
 
 
 # ---- filter --------------------------------------------------------------------------------------
