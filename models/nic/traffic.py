@@ -235,8 +235,9 @@ class _Gen:
         L = self.layers
         base = len(bytes(pkt))
         if length > base:
-            pkt = pkt / L.Raw(bytes(self.rng.getrandbits(8) for _ in range(min(length - base, 64))))
-            pkt = pkt / L.Raw(bytes(max(0, length - len(bytes(pkt)))))
+            # Up to 64 random bytes, then zeros: one payload, the frame built once more.
+            head = bytes(self.rng.getrandbits(8) for _ in range(min(length - base, 64)))
+            pkt = pkt / L.Raw(head + bytes(length - base - len(head)))
         data = bytes(pkt)
         return data + bytes(max(0, MIN_LEN - len(data)))
 

@@ -1,7 +1,9 @@
 """cocotb tests of the NIC filter top against the golden model (``models/nic``).
 
 Every test logs its seed; ``COCOTB_RANDOM_SEED=<seed>`` replays it. The parameters of the
-top come from ``NIC_WIDTH``, ``NIC_VFS`` and ``NIC_RULES``; ``NIC_FRAMES`` sets the traffic.
+top come from ``NIC_WIDTH``, ``NIC_VFS`` and ``NIC_RULES``; ``NIC_FRAMES`` sets the number of
+frames and ``NIC_TRAFFIC`` their lengths (``imix``, the default, or ``short``: see
+:data:`models.nic.traffic.SHORT`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from models.nic.filter import Counters, Steering, judge
 from models.nic.parse import parse
 from models.nic.rules import format_mac, random_rules
 from models.nic.run import run_model, run_vmm
-from models.nic.traffic import generate_traffic, vm_ipv4
+from models.nic.traffic import IMIX, SHORT, generate_traffic, vm_ipv4
 from vmassist.formats.nic import NIC_ID, CounterKind
 
 from .score import score
@@ -26,6 +28,8 @@ from .tb import NicTB
 
 #: Cycles after a rule write's response within which a frame may still see the old rule.
 REWRITE_MARGIN = 64
+#: ``NIC_TRAFFIC``: lengths of ordinary frames and the probability of a jumbo frame.
+PROFILES = {"imix": {"sizes": IMIX, "jumbo": 0.02}, "short": {"sizes": SHORT, "jumbo": 0.003}}
 
 
 def _params() -> dict[str, int]:
@@ -61,12 +65,15 @@ async def traffic_rewrites_and_reinject(dut):
     decision against the model (old or new rule around a rewrite), every queue against the
     decisions, isolation on every frame, and the counters."""
     wall = [time.perf_counter()]
+    cpu = [time.process_time()]  # the simulator runs in this process: its time counts too
     p = _params()
     seed = int(cocotb.RANDOM_SEED)
     rng = random.Random(seed)
     n = p["n_vfs"]
     rules = random_rules(rng, n_vfs=n, max_rules=p["rules"])
-    traffic = generate_traffic(rules, _frames(1500), seed)
+    traffic = generate_traffic(
+        rules, _frames(1500), seed, **PROFILES[os.environ.get("NIC_TRAFFIC", "imix")]
+    )
     frames = [r.data for r in traffic.records]
     parsed = [parse(f) for f in frames]
     # The VMM's decisions on the bounced frames (the model's verdicts with the initial rules).
@@ -134,6 +141,7 @@ async def traffic_rewrites_and_reinject(dut):
 
     cycle0 = tb.cycle
     wall.append(time.perf_counter())
+    cpu.append(time.process_time())
     rew = cocotb.start_soon(rewriter())
     reinj = cocotb.start_soon(reinjector())
     await sender()
@@ -155,6 +163,7 @@ async def traffic_rewrites_and_reinject(dut):
     await tb.quiesce(len(frames), expected_out)
     reinj.cancel()
     wall.append(time.perf_counter())
+    cpu.append(time.process_time())
     cycles = tb.cycle - cycle0
     overflow = await tb.overflows()
     rj_drop = [await tb.counter(CounterKind.REINJECT_DROP, k) for k in range(n + 1)]
@@ -190,14 +199,18 @@ async def traffic_rewrites_and_reinject(dut):
     )
     wall.append(time.perf_counter())
     gen, _, sim, check = (b - a for a, b in itertools.pairwise(wall))
+    sim_cpu = cpu[2] - cpu[1]
     tb.log.info(
-        "wall time: traffic and model %.1f s; %d cycles in %.1f s (%.0f cycles/s, %.0f frames/s); "
-        "scoring %.1f s",
+        "wall time: traffic and model %.1f s; %d cycles in %.1f s (%.0f cycles/s, %.0f frames/s; "
+        "CPU %.1f s: %.0f cycles/s, %.0f frames/s); scoring %.1f s",
         gen,
         cycles,
         sim,
         cycles / sim,
         len(frames) / sim,
+        sim_cpu,
+        cycles / sim_cpu,
+        len(frames) / sim_cpu,
         check,
     )
     assert {"pass", "unknown", "malformed"} <= kinds
