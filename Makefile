@@ -23,7 +23,8 @@ STRICT = PYTHONWARNINGS="$$(python -m vmassist.toolchain pythonwarnings)"
 
 help: setup
 	@echo "vmassist make targets (each runs 'setup' first):"
-	@echo "  make demo      the MMU demo: a VM on Verilator, EPT -> shadow switch, wp faults, an injected TLB fault caught"
+	@echo "  make demo      MMU: a VM on Verilator, EPT -> shadow switch, wp faults, a TLB fault caught;"
+	@echo "                 NIC: a capture replayed, bounced frames judged by the VMM and re-injected"
 	@echo "  make test      every test (pytest -n $(JOBS)): models, Amaranth sim, cocotb on icarus+verilator, formal, CLI"
 	@echo "  make sim       the cocotb tests of one block on one simulator"
 	@echo "  make verilog   Verilog for every block into $(VERILOG_DIR)/, linted with verilator --lint-only -Wall"
@@ -74,7 +75,7 @@ bench: setup
 
 demo: setup
 	@$(ENV) export WAVES=$(WAVES) $(if $(SEED),COCOTB_RANDOM_SEED=$(SEED)) && \
-	  $(STRICT) python -m tb.mmu.demo
+	  $(STRICT) python -m tb.mmu.demo && $(STRICT) python -m tb.nic.demo
 
 clean: setup
 	rm -rf build sim_build results.xml

@@ -31,12 +31,15 @@ class HwReplay:
     counters : dict
         The hardware counters in ``counters.json`` form.
     cycles : int
+    reinjected : list of int
+        Per VF, the re-injected frames it delivered.
     """
 
     verdicts: list[Verdict]
     queues: dict[str, list[int]]
     counters: dict
     cycles: int
+    reinjected: list[int]
 
 
 def run_hw(
@@ -48,15 +51,19 @@ def run_hw(
     seed: int | None = None,
     waves: bool = False,
     build_root: Path | None = None,
+    reinject: dict[int, int] | None = None,
 ) -> HwReplay:
-    """Run ``records`` through a NIC sized for ``rules`` on ``sim``; the simulator's log goes
-    to ``<build dir>/sim.log``."""
+    """Run ``records`` through a NIC sized for ``rules`` on ``sim``, then re-inject the frames
+    ``reinject`` maps (input index -> VF) as the VMM would; the simulator's log goes to
+    ``<build dir>/sim.log``."""
     build_root = Path(build_root or REPO / "build" / "sim")
     build_dir = build_root / f"nic-{sim}-w{width}-v{rules.n_vfs}-r{rules.max_rules}-replay"
     with tempfile.TemporaryDirectory(prefix="vmassist-nic-") as tmp:
         rules_file = Path(tmp) / "rules.toml"
         pcap = Path(tmp) / "in.pcap"
         out = Path(tmp) / "result.json"
+        reinject_file = Path(tmp) / "reinject.json"
+        reinject_file.write_text(json.dumps(sorted((reinject or {}).items())))
         rules_file.write_text(rules_to_toml(rules))
         pcap.write_bytes(pcap_bytes(records))
         results = run_cocotb(
@@ -73,6 +80,7 @@ def run_hw(
                 "NIC_PCAP": str(pcap),
                 "NIC_RESULT": str(out),
                 "NIC_WIDTH": str(width),
+                "NIC_REINJECT": str(reinject_file),
                 **({"WAVES": "1"} if waves else {}),
             },
         )
@@ -88,4 +96,5 @@ def run_hw(
         queues=queues,
         counters=raw["counters"],
         cycles=raw["cycles"],
+        reinjected=raw["reinjected"],
     )
