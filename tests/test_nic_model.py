@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import random
 import shutil
 import struct
@@ -19,7 +20,7 @@ from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.packet import Packet, Raw
 
-from models.nic.bpf import expressible, vf_pass_filters
+from models.nic.bpf import expressible, tcpdump_passes
 from models.nic.filter import Counters, Verdict, judge
 from models.nic.parse import MALFORMED_REASONS, Parsed, parse
 from models.nic.pcap import Record, parse_pcap, pcap_bytes, read_pcap, write_pcap
@@ -881,7 +882,10 @@ def test_vmm_on_generated_traffic() -> None:
 # ---- tcpdump oracle ------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not Path(TCPDUMP).exists(), reason="tcpdump is installed by make setup")
+@pytest.mark.skipif(
+    not Path(TCPDUMP).exists() and not os.environ.get("CI"),
+    reason="tcpdump is installed by make setup (under CI its absence fails)",
+)
 @pytest.mark.parametrize("seed", [21, 22, 23])
 def test_tcpdump_oracle(tmp_path: Path, seed: int) -> None:
     """The frames libpcap's filter for a VF selects are the frames the model passes to it.
@@ -895,23 +899,15 @@ def test_tcpdump_oracle(tmp_path: Path, seed: int) -> None:
     traffic = generate_traffic(rules, 1500, seed=seed, malformed=0.0)
     pcap = tmp_path / "in.pcap"
     write_pcap(pcap, traffic.records, nanos=False)
-    index = {ts: i for i, (ts, _) in enumerate(traffic.records)}
     verdicts = run_model(rules, traffic.records)
     parsed_ok = [parse(d).malformed is None for _, d in traffic.records]
     assert sum(parsed_ok) == len(parsed_ok)  # the generator made none malformed
+    assert all(expressible(vf) for vf in rules.vfs)
+    oracle = tcpdump_passes(TCPDUMP, rules, pcap, traffic.records)
     checked = 0
     for vf in rules.vfs:
-        assert expressible(vf)
         expect = {i for i, v in enumerate(verdicts) if v.verdict == "pass" and v.vf == vf.id}
-        got: set[int] = set()
-        for expr in vf_pass_filters(vf):
-            if expr is None:
-                continue
-            proc = subprocess.run(
-                [TCPDUMP, "-r", str(pcap), "-w", "-", expr], capture_output=True, check=False
-            )
-            assert proc.returncode == 0, proc.stderr.decode()
-            got |= {index[ts] for ts, _ in parse_pcap(proc.stdout, "tcpdump")}
+        got = oracle[vf.id]
         assert got == expect, (vf.id, sorted(got ^ expect)[:10])
         checked += len(expect)
     assert checked > 100  # the comparison saw real traffic

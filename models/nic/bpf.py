@@ -18,11 +18,15 @@ Every rule field is covered (masked MACs by raw byte masks), except an ``etherty
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
 
-from .rules import IpMatch, MacMatch, PortRange, Rule, Vf, format_mac
+from .pcap import Record, parse_pcap
+from .rules import IpMatch, MacMatch, PortRange, Rule, Rules, Vf, format_mac
 
-__all__ = ["expressible", "vf_pass_filters", "rule_filter"]
+__all__ = ["expressible", "vf_pass_filters", "rule_filter", "tcpdump_passes"]
 
 _TPID_OUTER = "(ether[12:2] = 0x8100 or ether[12:2] = 0x88a8)"
 
@@ -148,4 +152,39 @@ def vf_pass_filters(vf: Vf) -> list[str | None]:
             chain = _or(m, chain) if r.action == "pass" else _and(_not(m), chain)
         expr = _and(prefix, chain)
         out.append(None if expr is False else str(expr))
+    return out
+
+
+def tcpdump_passes(
+    tcpdump: str | os.PathLike[str],
+    rules: Rules,
+    pcap: str | os.PathLike[str],
+    records: Sequence[Record],
+) -> dict[int, set[int]]:
+    """Per VF id, the indices of the frames of ``pcap`` (whose records are ``records``, with
+    distinct timestamps) that tcpdump's evaluation of :func:`vf_pass_filters` selects.
+
+    Raises
+    ------
+    RuntimeError
+        tcpdump failed (its message included).
+    """
+    index = {ts: i for i, (ts, _) in enumerate(records)}
+    if len(index) != len(records):
+        raise ValueError("records need distinct timestamps to be told apart")
+    out: dict[int, set[int]] = {}
+    for vf in rules.vfs:
+        got: set[int] = set()
+        for expr in vf_pass_filters(vf):
+            if expr is None:
+                continue
+            proc = subprocess.run(
+                [os.fspath(tcpdump), "-r", os.fspath(pcap), "-w", "-", expr],
+                capture_output=True,
+                check=False,
+            )
+            if proc.returncode:
+                raise RuntimeError(f"tcpdump {expr!r}: {proc.stderr.decode(errors='replace')}")
+            got |= {index[ts] for ts, _ in parse_pcap(proc.stdout, "tcpdump")}
+        out[vf.id] = got
     return out
