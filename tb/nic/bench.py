@@ -67,25 +67,33 @@ def render(hw: dict, sw: dict) -> str:
         f"## NIC benchmark: {WIDTH}-bit stream, 4 VFs x 16 rules, tvalid held high, every sink "
         "ready (Verilator)",
         "",
-        "| traffic | frames | bytes | bits / cycle | % of bus | decision latency (cycles) "
-        "| drops |",
-        "|---|---|---|---|---|---|---|",
+        "| traffic | frames | bytes | steady bits / cycle out | steady bits / cycle in "
+        "| % of bus (steady) | bits / cycle (span) | % of bus (span) "
+        "| decision latency (cycles) | drops |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in hw.items():
         if name == "documented_latency":
             continue
         lo, hi = r["latency"]
+        steady = r["window_bits_per_cycle"]
         lines.append(
-            f"| {name} | {r['frames']} | {r['bytes']} | {r['bits_per_cycle']:.1f} "
-            f"| {r['bus_pct']:.1f} | {lo}..{hi} | {sum(r['overflow'])} |"
+            f"| {name} | {r['frames']} | {r['bytes']} | {steady:.1f} "
+            f"| {r['window_in_bits_per_cycle']:.1f} | {r['window_bus_pct']:.1f} "
+            f"| {r['bits_per_cycle']:.1f} | {r['bus_pct']:.1f} | {lo}..{hi} "
+            f"| {sum(r['overflow'])} |"
         )
     s = sw["share"]
     lines += [
         "",
-        "% of bus: input beats over the cycles from the first to the last beat leaving on any "
-        "output, less the store-and-forward (twice: ingress buffer and output queue) difference "
-        "of the first and last frames' lengths (100 = the "
-        "filter kept pace with a saturated line, no bubble). Decision latency: from a "
+        "Steady: the bytes leaving on all outputs during the middle half of the input (which "
+        "carries a beat every cycle), per cycle, beside the bytes whose last beat entered in "
+        "that window; % of bus is the beats leaving in that window per cycle (100 = a beat "
+        "out for every beat in, no bubble). Span: input beats over the "
+        "cycles from the first to the last beat leaving on any output, less the "
+        "store-and-forward (twice: ingress buffer and output queue) difference of the first "
+        "and last frames' lengths (100 = the filter kept pace with a saturated line, no "
+        "bubble). Decision latency: from a "
         f"frame's last beat on rx to its decision; documented {hw['documented_latency']} cycles "
         "for a frame that needs rules.",
         "",
