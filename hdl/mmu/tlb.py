@@ -134,7 +134,7 @@ class Tlb(wiring.Component):
     lk_valid, lk_vpn : In
         A lookup, one per cycle.
     hit, hit_idx, hit_entry : Out
-        The answer to the lookup of three cycles before (``LATENCY``).
+        The answer to a lookup, ``LATENCY`` cycles after its ``lk_valid`` cycle.
     fill, fill_entry : In
         Install ``fill_entry`` into the lowest invalid entry, else the PLRU victim (both as of
         the previous cycle).
