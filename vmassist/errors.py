@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["UserError"]
+__all__ = ["UserError", "type_name"]
 
 
 class UserError(Exception):
@@ -24,3 +24,18 @@ class UserError(Exception):
         self.problem = problem
         where = f"{self.file}: {field}" if field else self.file
         super().__init__(f"{where}: {problem}")
+
+
+def type_name(v: object) -> str:
+    """What a parsed TOML value is, for an error message ("must be a table, not an array")."""
+    for kind, name in (
+        (bool, "a boolean"),  # before int: a bool is an int
+        (int, "an integer"),
+        (float, "a float"),
+        (str, "a string"),
+        (dict, "a table"),
+        (list, "an array"),
+    ):
+        if isinstance(v, kind):
+            return name
+    return "nothing" if v is None else type(v).__name__

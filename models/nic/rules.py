@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vmassist.errors import UserError
+from vmassist.errors import UserError, type_name
 
 from .parse import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 
@@ -196,29 +196,13 @@ class Rules:
 # ---- parsing -------------------------------------------------------------------------------------
 
 
-def _tname(v: Any) -> str:
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int):
-        return "an integer"
-    if isinstance(v, float):
-        return "a float"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, dict):
-        return "a table"
-    if isinstance(v, list):
-        return "an array"
-    return type(v).__name__
-
-
 class _Table:
     """Typed access to one TOML table, raising UserError naming ``where.key``."""
 
     def __init__(self, source: str, table: Any, where: str, keys: Iterable[str]) -> None:
         self.source, self.where, self.table = source, where, table
         if not isinstance(table, dict):
-            raise UserError(source, f"must be a table, not {_tname(table)}", where or None)
+            raise UserError(source, f"must be a table, not {type_name(table)}", where or None)
         keys = tuple(keys)
         for key in table:
             if key not in keys:
@@ -243,7 +227,7 @@ class _Table:
     def int(self, key: str, lo: int, hi: int) -> int:
         v = self.require(key)
         if isinstance(v, bool) or not isinstance(v, int):
-            raise self.error(key, f"must be an integer, not {_tname(v)}")
+            raise self.error(key, f"must be an integer, not {type_name(v)}")
         if not lo <= v <= hi:
             raise self.error(key, f"{v} is out of range {lo}..{hi}")
         return v
@@ -251,7 +235,7 @@ class _Table:
     def number(self, key: str, *, positive: bool = True) -> float:
         v = self.require(key)
         if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.error(key, f"must be a number, not {_tname(v)}")
+            raise self.error(key, f"must be a number, not {type_name(v)}")
         if not math.isfinite(v) or (positive and v <= 0):
             raise self.error(key, f"{v} must be a finite number above 0")
         return float(v)
@@ -259,21 +243,21 @@ class _Table:
     def bool(self, key: str) -> bool:
         v = self.require(key)
         if not isinstance(v, bool):
-            raise self.error(key, f"must be true or false, not {_tname(v)}")
+            raise self.error(key, f"must be true or false, not {type_name(v)}")
         return v
 
     def choice(self, key: str, choices: Iterable[str]) -> str:
         v = self.require(key)
         choices = tuple(choices)
         if not isinstance(v, str) or v not in choices:
-            shown = repr(v) if isinstance(v, str) else _tname(v)
+            shown = repr(v) if isinstance(v, str) else type_name(v)
             raise self.error(key, f"{shown} is not one of {' | '.join(choices)}")
         return v
 
     def str(self, key: str) -> str:
         v = self.require(key)
         if not isinstance(v, str):
-            raise self.error(key, f"must be a string, not {_tname(v)}")
+            raise self.error(key, f"must be a string, not {type_name(v)}")
         return v
 
 
@@ -325,7 +309,7 @@ def _proto(t: _Table, key: str) -> int:
             raise t.error(key, f"{v!r} is not one of {' | '.join(PROTO_NAMES)} or 0..255")
         return PROTO_NAMES[v]
     if isinstance(v, bool) or not isinstance(v, int):
-        raise t.error(key, f"must be a protocol name or number, not {_tname(v)}")
+        raise t.error(key, f"must be a protocol name or number, not {type_name(v)}")
     if not 0 <= v <= 255:
         raise t.error(key, f"{v} is out of range 0..255")
     return v
@@ -334,7 +318,7 @@ def _proto(t: _Table, key: str) -> int:
 def _port(t: _Table, key: str) -> PortRange:
     v = t.require(key)
     if isinstance(v, bool) or not isinstance(v, int | str):
-        raise t.error(key, f'must be a port or a range "lo-hi", not {_tname(v)}')
+        raise t.error(key, f'must be a port or a range "lo-hi", not {type_name(v)}')
     if isinstance(v, int):
         lo = hi = v
     else:
@@ -353,7 +337,7 @@ def _port(t: _Table, key: str) -> PortRange:
 
 def _signature(source: str, where: str, v: Any) -> bytes:
     if not isinstance(v, str):
-        raise UserError(source, f"must be a string, not {_tname(v)}", where)
+        raise UserError(source, f"must be a string, not {type_name(v)}", where)
     kind, colon, body = v.partition(":")
     if colon and kind == "text" and body:
         return body.encode("utf-8")
@@ -409,7 +393,9 @@ def parse_rules(
     _Table(source, doc, "", ("vf", "vmm"))
     vf_list = doc.get("vf", [])
     if not isinstance(vf_list, list):
-        raise UserError(source, f"must be an array of tables ([[vf]]), not {_tname(vf_list)}", "vf")
+        raise UserError(
+            source, f"must be an array of tables ([[vf]]), not {type_name(vf_list)}", "vf"
+        )
 
     vfs: list[Vf] = []
     ids: dict[int, int] = {}
@@ -433,7 +419,7 @@ def parse_rules(
         raw_rules = raw.get("rules", [])
         if not isinstance(raw_rules, list):
             raise t.error(
-                "rules", f"must be an array of tables ([[vf.rules]]), not {_tname(raw_rules)}"
+                "rules", f"must be an array of tables ([[vf.rules]]), not {type_name(raw_rules)}"
             )
         if len(raw_rules) > max_rules:
             raise UserError(
@@ -483,7 +469,7 @@ def _vmm(source: str, raw: Any) -> VmmConfig:
         burst = max(1, math.ceil(rate)) if rate is not None else 1
     sigs = raw.get("signatures", [])
     if not isinstance(sigs, list):
-        raise t.error("signatures", f"must be an array of strings, not {_tname(sigs)}")
+        raise t.error("signatures", f"must be an array of strings, not {type_name(sigs)}")
     patterns = tuple(_signature(source, f"vmm.signatures[{k}]", s) for k, s in enumerate(sigs))
     return VmmConfig(timeout, rate, burst, patterns, tuple(sigs))
 

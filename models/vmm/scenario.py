@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vmassist.errors import UserError
+from vmassist.errors import UserError, type_name
 from vmassist.formats.mmu import (
     GPT_GPA_BASE,
     PA_BITS,
@@ -186,7 +186,7 @@ class _Reader:
         self.source = source
         self.where = where
         if not isinstance(table, dict):
-            raise UserError(source, f"must be a table, not {_tname(table)}", where or None)
+            raise UserError(source, f"must be a table, not {type_name(table)}", where or None)
         allowed = set(required) | set(optional)
         for key in table:
             if key not in allowed:
@@ -206,7 +206,7 @@ class _Reader:
     def int(self, key: str, default: int | None = None, *, lo: int = 0, hi: int = 1 << 64) -> int:
         v = self.table.get(key, default)
         if isinstance(v, bool) or not isinstance(v, int):
-            raise self.error(key, f"must be an integer, not {_tname(v)}")
+            raise self.error(key, f"must be an integer, not {type_name(v)}")
         if not lo <= v < hi:
             raise self.error(key, f"{_fmt(v)} is out of range [{_fmt(lo)}, {_fmt(hi)})")
         return v
@@ -214,7 +214,7 @@ class _Reader:
     def bool(self, key: str, default: bool | None = None) -> bool:
         v = self.table.get(key, default)
         if not isinstance(v, bool):
-            raise self.error(key, f"must be true or false, not {_tname(v)}")
+            raise self.error(key, f"must be true or false, not {type_name(v)}")
         return v
 
     def opt_bool(self, key: str) -> bool | None:
@@ -224,26 +224,10 @@ class _Reader:
         v = self.table.get(key, default)
         choices = tuple(choices)
         if not isinstance(v, str):
-            raise self.error(key, f"must be a string ({' | '.join(choices)}), not {_tname(v)}")
+            raise self.error(key, f"must be a string ({' | '.join(choices)}), not {type_name(v)}")
         if v not in choices:
             raise self.error(key, f"{v!r} is not one of {' | '.join(choices)}")
         return v
-
-
-def _tname(v: Any) -> str:
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int):
-        return "an integer"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, dict):
-        return "a table"
-    if isinstance(v, list):
-        return "an array"
-    if v is None:
-        return "nothing"
-    return type(v).__name__
 
 
 def _fmt(v: int) -> str:
@@ -276,7 +260,7 @@ def load_scenario(path: str | Path) -> Scenario:
 def _list(source: str, doc: dict[str, Any], key: str) -> list[Any]:
     v = doc.get(key, [])
     if not isinstance(v, list):
-        raise UserError(source, f"must be an array of tables ([[{key}]]), not {_tname(v)}", key)
+        raise UserError(source, f"must be an array of tables ([[{key}]]), not {type_name(v)}", key)
     return v
 
 
@@ -331,7 +315,7 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
     for i, t in enumerate(_list(source, doc, "ops")):
         where = f"ops[{i}]"
         if not isinstance(t, dict):
-            raise UserError(source, f"must be a table, not {_tname(t)}", where)
+            raise UserError(source, f"must be a table, not {type_name(t)}", where)
         name = _Reader(source, {"op": t.get("op")} if "op" in t else {}, where, ("op",), ()).choice(
             "op", op_keys
         )
