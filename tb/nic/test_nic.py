@@ -160,7 +160,9 @@ async def traffic_rewrites_and_reinject(dut):
         ds = tb.got.decisions
         return sum(d.queue != "drop" for d in ds) + sum(map(len, reinjected))
 
-    await tb.quiesce(len(frames), expected_out)
+    # Time for a third of the traffic after the last rewrite, with room for idle and stalls.
+    beats = sum(-(-len(f) // (p["width"] // 8)) for f in frames)
+    await tb.quiesce(len(frames), expected_out, timeout=max(400_000, 2 * beats))
     reinj.cancel()
     wall.append(time.perf_counter())
     cpu.append(time.process_time())
