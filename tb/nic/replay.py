@@ -24,7 +24,12 @@ async def replay(dut):
     rules = load_rules(os.environ["NIC_RULES_FILE"])
     frames = [data for _, data in read_pcap(os.environ["NIC_PCAP"])]
     tb = await NicTB.create(
-        dut, n_vfs=rules.n_vfs, rules=rules.max_rules, width=int(os.environ["NIC_WIDTH"]), seed=1
+        dut,
+        n_vfs=rules.n_vfs,
+        rules=rules.max_rules,
+        width=int(os.environ["NIC_WIDTH"]),
+        seed=1,
+        agents="fast",
     )
     await tb.program(rules)
     for data in frames:

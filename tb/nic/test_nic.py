@@ -1,7 +1,8 @@
 """cocotb tests of the NIC filter top against the golden model (``models/nic``).
 
 Every test logs its seed; ``COCOTB_RANDOM_SEED=<seed>`` replays it. The parameters of the
-top come from ``NIC_WIDTH``, ``NIC_VFS`` and ``NIC_RULES``; ``NIC_FRAMES`` sets the number of
+top come from ``NIC_WIDTH``, ``NIC_VFS`` and ``NIC_RULES``, the stream agents from ``NIC_AGENTS``
+(``cocotbext``, the default, or ``fast``); ``NIC_FRAMES`` sets the number of
 frames and ``NIC_TRAFFIC`` their lengths (``imix``, the default, or ``short``: see
 :data:`models.nic.traffic.SHORT`).
 """
@@ -32,11 +33,13 @@ REWRITE_MARGIN = 64
 PROFILES = {"imix": {"sizes": IMIX, "jumbo": 0.02}, "short": {"sizes": SHORT, "jumbo": 0.003}}
 
 
-def _params() -> dict[str, int]:
+def _params() -> dict:
     return {
         "width": int(os.environ.get("NIC_WIDTH", "64")),
         "n_vfs": int(os.environ.get("NIC_VFS", "4")),
         "rules": int(os.environ.get("NIC_RULES", "16")),
+        # cocotbext-axi's stream agents, or tb.common.axis's for the bulk runs (tb.nic.tb)
+        "agents": os.environ.get("NIC_AGENTS", "cocotbext"),
     }
 
 
