@@ -1,8 +1,13 @@
-"""The one error type every command turns into a single line and exit status 2."""
+"""The one error type every command turns into a single line and exit status 2, and the input
+helpers that raise it."""
 
 from __future__ import annotations
 
-__all__ = ["UserError", "type_name"]
+import os
+import tomllib
+from typing import Any
+
+__all__ = ["UserError", "read_toml", "type_name"]
 
 
 class UserError(Exception):
@@ -39,3 +44,25 @@ def type_name(v: object) -> str:
         if isinstance(v, kind):
             return name
     return "nothing" if v is None else type(v).__name__
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The TOML document in ``path``.
+
+    Raises
+    ------
+    UserError
+        The file cannot be read, is not UTF-8 text, or is not valid TOML.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            text = f.read().decode("utf-8")
+    except OSError as e:
+        raise UserError(name, f"cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise UserError(name, "not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(name, f"malformed TOML: {e}") from None

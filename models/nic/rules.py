@@ -33,13 +33,12 @@ from __future__ import annotations
 import ipaddress
 import math
 import random
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vmassist.errors import UserError, type_name
+from vmassist.errors import UserError, read_toml, type_name
 
 from .parse import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 
@@ -368,17 +367,7 @@ def load_rules(
         Unreadable file, malformed TOML, unknown key, wrong type, or an invalid value (see the
         module docstring); the message names the file and the field.
     """
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as e:
-        raise UserError(str(path), f"cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise UserError(str(path), "not UTF-8 text") from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(str(path), f"malformed TOML: {e}") from None
+    doc = read_toml(path)
     return parse_rules(doc, str(path), n_vfs=n_vfs, max_rules=max_rules)
 
 
