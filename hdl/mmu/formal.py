@@ -15,7 +15,7 @@ from vmassist.formal import Proof
 from vmassist.formats.mmu import PA_BITS, VA_BITS, VPID_BITS, FlushOp, PageSize
 
 from ..common.params import require
-from .mmu import MMU
+from .mmu import EPT_WALK_STATES, MMU
 from .tlb import Tlb
 
 __all__ = [
@@ -396,25 +396,11 @@ class WalkBoundHarness(_MmuHarness):
             "S_RD": ~lvl,
             "S_WT": ~lvl + 1,
         }
-        ept_states = [
-            "XLATE",
-            "XLATE2",
-            "XLATE3",
-            "XLATE4",
-            "E_RD",
-            "E_WT",
-            "XDONE",
-            "G_RD",
-            "G_WT",
-            "AD_CHK",
-            "AD_WB",
-            "AD_WT",
-        ]
         m.d.comb += [
             Assert(reads <= self.ept_max),
             Assert(~mode | (reads <= self.shadow_max)),
             *(Assert(~self.state(st) | (reads <= b)) for st, b in bound.items()),
-            *(Assert(~self.state(st) | ~mode) for st in ept_states),
+            *(Assert(~self.state(st) | ~mode) for st in EPT_WALK_STATES),
             *(Assert(~self.state(st) | mode) for st in ("S_RD", "S_WT")),
             Assert(~(self.state("G_RD") | self.state("G_WT")) | ~final),
         ]

@@ -39,12 +39,8 @@ __all__ = ["MMU"]
 # Tlb.FLUSHED_LATENCY - 1 cycles between a WP invalidation and its count.
 _WP_WAIT = tuple(f"WP_W{i}" for i in range(1, Tlb.FLUSHED_LATENCY))
 
-_STATES = (
-    "IDLE",
-    "LK1",
-    "LK2",
-    "LK3",
-    "LOOKUP",
+#: The states of a nested (EPT-mode) walk: never entered in shadow mode.
+EPT_WALK_STATES = (
     "XLATE",
     "XLATE2",
     "XLATE3",
@@ -57,6 +53,15 @@ _STATES = (
     "AD_CHK",
     "AD_WB",
     "AD_WT",
+)
+
+_STATES = (
+    "IDLE",
+    "LK1",
+    "LK2",
+    "LK3",
+    "LOOKUP",
+    *EPT_WALK_STATES,
     "S_RD",
     "S_WT",
     "MK_ENT",
