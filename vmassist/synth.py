@@ -8,7 +8,10 @@ vmassist.synth`` (``make synth``) runs every config in :data:`CONFIGS`, prints a
 A block's ports usually outnumber the package's pins (an MMU has several 64-bit AXI ports), so the
 block is wrapped in an I/O harness: every input is driven from a shift register fed by one pin and
 every output is registered and XOR-reduced to one pin. Paths into and out of the block are then
-register to register, as they would be inside an SoC. The block is kept as its own module
+register to register, as they would be inside an SoC. The reset pin is registered and put on a
+global net through a ``DCCA``, as an ECP5 SoC distributes a reset that reaches every flip-flop
+(nextpnr-ecp5 promotes only clocks itself, and a reset routed through the fabric to thousands of
+flip-flops congests the router). The block is kept as its own module
 (``keep_hierarchy``) so its cell counts exclude the harness; Fmax is for the whole placed design.
 """
 
@@ -29,7 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from amaranth.back import rtlil
-from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
+from amaranth.hdl import (
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    Elaboratable,
+    Instance,
+    Module,
+    ResetSignal,
+    Signal,
+    Value,
+)
 from amaranth.lib import wiring
 
 from .toolchain import tool_env, use_project_tools
@@ -66,6 +79,8 @@ class SynthConfig:
         The clock target handed to nextpnr and shown beside the result.
     device, package : str
         nextpnr-ecp5 device flag (``85k`` for LFE5U-85F) and package.
+    speed : int
+        Speed grade: 6 (the slowest, and nextpnr's default), 7 or 8.
     factory : callable, optional
         Use this factory instead of looking ``block`` up in ``hdl.tops.TOPS``.
     """
@@ -76,12 +91,13 @@ class SynthConfig:
     target_mhz: float = 125.0
     device: str = "85k"
     package: str = "CABGA381"
+    speed: int = 6
     factory: Callable[..., wiring.Component] | None = None
 
     @property
     def target(self) -> str:
         part = {"25k": "LFE5U-25F", "45k": "LFE5U-45F", "85k": "LFE5U-85F"}.get(self.device)
-        return f"{part or self.device} {self.package} @ {self.target_mhz:g} MHz"
+        return f"{part or self.device}-{self.speed} {self.package} @ {self.target_mhz:g} MHz"
 
 
 @dataclass(frozen=True)
@@ -112,15 +128,32 @@ CONFIGS: list[SynthConfig] = [
 
 class IOHarness(Elaboratable):
     """Serial-in shift register to the block's inputs; its outputs registered and XOR-reduced
-    through a pipeline of 4-input XORs."""
+    through a pipeline of 4-input XORs; the ``sync`` reset registered and driven from an ECP5
+    global buffer."""
 
     def __init__(self, dut: wiring.Component):
         self.dut = dut
+        self.clk = Signal()
+        self.rst = Signal()
         self.si = Signal()
         self.so = Signal()
 
+    @property
+    def ports(self) -> list[Signal]:
+        return [self.clk, self.rst, self.si, self.so]
+
     def elaborate(self, platform):
         m = Module()
+        m.domains.pin = ClockDomain("pin", reset_less=True)
+        m.domains.sync = ClockDomain("sync")
+        rst_q, rst_g = Signal(), Signal()
+        m.d.pin += rst_q.eq(self.rst)
+        m.submodules.rst_buf = Instance("DCCA", i_CLKI=rst_q, i_CE=1, o_CLKO=rst_g)
+        m.d.comb += [
+            ClockSignal("pin").eq(self.clk),
+            ClockSignal("sync").eq(self.clk),
+            ResetSignal("sync").eq(rst_g),
+        ]
         m.submodules.dut = dut = self.dut
         inputs: list[Value] = []
         outputs: list[Value] = []
@@ -197,7 +230,7 @@ def synthesize(
         component = _resolve(config, tops)(**config.params)
         harness = IOHarness(component)
         text = rtlil.convert(
-            harness, name="harness", ports=[harness.si, harness.so], emit_src=False
+            harness, name="harness", ports=harness.ports, emit_src=False
         )
         (workdir / "harness.il").write_text(text)
         # chformal -remove: Assert/Assume/Cover are for the proofs, not for the FPGA.
@@ -213,6 +246,8 @@ def synthesize(
                 f"--{config.device}",
                 "--package",
                 config.package,
+                "--speed",
+                str(config.speed),
                 "--json",
                 "netlist.json",
                 "--freq",
