@@ -229,9 +229,7 @@ def synthesize(
         workdir.mkdir(parents=True)
         component = _resolve(config, tops)(**config.params)
         harness = IOHarness(component)
-        text = rtlil.convert(
-            harness, name="harness", ports=harness.ports, emit_src=False
-        )
+        text = rtlil.convert(harness, name="harness", ports=harness.ports, emit_src=False)
         (workdir / "harness.il").write_text(text)
         # chformal -remove: Assert/Assume/Cover are for the proofs, not for the FPGA.
         script = (
