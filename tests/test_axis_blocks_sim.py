@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from hdl.common import AxiStreamSignature, FrameArbiter, PacketFifo
+from hdl.common.fifo import SKID
 
 TAG = 8  # test data words are (frame index << TAG) | beat index, so a beat names its frame
 
@@ -120,8 +121,10 @@ class RefPacketFifo:
     """What :class:`PacketFifo` promises, cycle by cycle, in queues instead of pointers.
 
     ``stored`` holds the committed words still in memory, ``pending`` the frame being written,
-    ``out`` the word on ``r``. A beat fits iff the memory (``stored`` + ``pending``) had room at
-    the start of its cycle; the word on ``r`` has left the memory.
+    ``s1`` and ``s2`` the words in the block RAM's read latch and output register, ``skid`` the
+    words waiting for ``r`` (its head on ``r``). A beat fits iff the memory (``stored`` +
+    ``pending``) had room at the start of its cycle; fetched words have left the memory. A word
+    is fetched while fewer than ``SKID`` words are held between the memory and ``r``.
     """
 
     def __init__(self, depth: int):
@@ -129,7 +132,9 @@ class RefPacketFifo:
         self.stored: deque[tuple[int, int]] = deque()
         self.pending: list[tuple[int, int]] = []
         self.dropping = False
-        self.out: tuple[int, int] | None = None
+        self.s1: tuple[int, int] | None = None
+        self.s2: tuple[int, int] | None = None
+        self.skid: deque[tuple[int, int]] = deque()
         self.committed = self.overflow = 0
         self.kept: list[list[int]] = []  # the frames committed, as the reader must see them
 
@@ -138,20 +143,32 @@ class RefPacketFifo:
         return len(self.stored) + len(self.pending)
 
     @property
+    def fetched(self) -> list[tuple[int, int]]:
+        return [*self.skid, *(w for w in (self.s2, self.s1) if w is not None)]
+
+    @property
     def frames(self) -> int:
-        unread = list(self.stored) + ([self.out] if self.out else [])
-        return sum(last for _, last in unread)
+        return sum(last for _, last in [*self.stored, *self.fetched])
+
+    @property
+    def empty(self) -> bool:
+        return not (self.stored or self.pending or self.fetched)
 
     def outputs(self) -> tuple:
-        return (self.out is not None, self.out, self.committed, self.overflow, self.level)
+        out = self.skid[0] if self.skid else None
+        return (out is not None, out, self.committed, self.overflow, self.level)
 
     def step(self, w_valid, w_data, w_last, w_abort, r_ready) -> None:
         full = self.level == self.depth
-        # Read: refill the output word when it is empty or taken.
-        if (self.out is None or r_ready) and self.stored:
-            self.out = self.stored.popleft()
-        elif r_ready:
-            self.out = None
+        # Read: the skid buffer's head leaves when taken; the RAM's registers move on; a word
+        # is fetched while fewer than SKID are held.
+        fetch = len(self.fetched) < SKID and self.stored
+        if self.skid and r_ready:
+            self.skid.popleft()
+        if self.s2 is not None:
+            self.skid.append(self.s2)
+        self.s2 = self.s1
+        self.s1 = self.stored.popleft() if fetch else None
         # Write.
         self.committed = self.overflow = 0
         if w_abort:
@@ -229,7 +246,7 @@ def rtl_fifo(depth, frames, *, seed, gap=0.0, stall=0.0, abort=0.0) -> FifoRun:
             ref.step(w_valid, w_data, w_last, w_abort, r_ready)
             await ctx.tick()
             run.cycles += 1
-            drained = fi == len(frames) and not (ref.stored or ref.pending or ref.out)
+            drained = fi == len(frames) and ref.empty
             idle = idle + 1 if drained else 0
 
     _run(dut, bench)
@@ -312,10 +329,11 @@ def test_fifo_keeps_every_frame_that_fits_an_empty_fifo():
 
 
 def test_fifo_frame_of_exactly_depth_and_capacity():
-    """A ``depth``-beat frame fills the memory; once its first word has moved to ``r`` one
-    more word fits; the next beat overflows its frame. Levels and counts are checked on the
-    way, and the reader then gets the two frames that fitted."""
-    depth = 4
+    """A ``depth``-beat frame fills the memory; with the reader stalled its words move into the
+    skid buffer (``SKID`` of them), which frees the memory for another ``depth``-beat frame; the
+    next beat then overflows its frame. Levels and counts are checked on the way, and the
+    reader then gets the two frames that fitted."""
+    depth = SKID
     dut = PacketFifo(24, depth)
 
     async def put(ctx, words):
@@ -328,26 +346,32 @@ def test_fifo_frame_of_exactly_depth_and_capacity():
 
     async def bench(ctx):
         a = [_word(0, b) for b in range(depth)]
+        b = [_word(1, b) for b in range(depth)]
         await put(ctx, a)
         assert (ctx.get(dut.committed), ctx.get(dut.overflow)) == (1, 0)
         assert (ctx.get(dut.level), ctx.get(dut.frames), ctx.get(dut.r.valid)) == (depth, 1, 0)
-        await ctx.tick()  # the first word is fetched into the read port
-        assert (ctx.get(dut.level), ctx.get(dut.r.valid)) == (depth - 1, 1)
+        await ctx.tick().repeat(PacketFifo.READ_LATENCY - 1)
+        assert ctx.get(dut.r.valid) == 0
+        await ctx.tick()  # the first word has reached r
+        assert (ctx.get(dut.level), ctx.get(dut.r.valid)) == (depth - PacketFifo.READ_LATENCY, 1)
         assert ctx.get(dut.r.payload.data) == a[0]
-        await put(ctx, [_word(1, 0)])
+        await ctx.tick().repeat(depth)  # the whole frame has left the memory for the skid buffer
+        assert (ctx.get(dut.level), ctx.get(dut.frames)) == (0, 1)
+        await put(ctx, b)
         assert (ctx.get(dut.committed), ctx.get(dut.level), ctx.get(dut.frames)) == (1, depth, 2)
-        await put(ctx, [_word(2, 0), _word(2, 1)])  # no room for either beat
+        await put(ctx, [_word(2, 0)])  # no room for it
         assert (ctx.get(dut.committed), ctx.get(dut.overflow)) == (0, 1)
         assert (ctx.get(dut.level), ctx.get(dut.frames)) == (depth, 2)
         await ctx.tick()
         assert ctx.get(dut.overflow) == 0  # a pulse, not a level
+        assert ctx.get(dut.r.payload.data) == a[0]  # held while stalled
         got = []
         ctx.set(dut.r.ready, 1)
-        for _ in range(depth + 3):
+        for _ in range(2 * depth + PacketFifo.READ_LATENCY + 2):
             if ctx.get(dut.r.valid):
                 got.append((ctx.get(dut.r.payload.data), ctx.get(dut.r.payload.last)))
             await ctx.tick()
-        assert _split(got) == [a, [_word(1, 0)]]
+        assert _split(got) == [a, b]
         assert (ctx.get(dut.level), ctx.get(dut.frames), ctx.get(dut.r.valid)) == (0, 0, 0)
 
     _run(dut, bench)
@@ -381,15 +405,15 @@ def test_fifo_abort_discards_the_frame_being_written():
         assert await beat(ctx, _word(1, 1), last=1) == (1, 0)
         await beat(ctx, _word(2, 0))
         assert await beat(ctx, _word(2, 1), last=1, abort=1) == (0, 0)  # abort wins over last
-        assert ctx.get(dut.level) == 1  # frame 1's first word is on r, its second in memory
+        assert ctx.get(dut.level) == 0  # frame 1 has left the memory for the skid buffer
         for b in range(depth + 1):  # overflows (the reader is stalled), then is abandoned
             await beat(ctx, _word(3, b))
-        assert await abort(ctx) == (0, 0, 1)  # an overflowed frame aborted: no overflow pulse
-        assert await abort(ctx) == (0, 0, 1)  # between frames: harmless
+        assert await abort(ctx) == (0, 0, 0)  # an overflowed frame aborted: no overflow pulse
+        assert await abort(ctx) == (0, 0, 0)  # between frames: harmless
         assert await beat(ctx, _word(4, 0), last=1) == (1, 0)
         got = []
         ctx.set(dut.r.ready, 1)
-        for _ in range(6):
+        for _ in range(PacketFifo.READ_LATENCY + 4):
             if ctx.get(dut.r.valid):
                 got.append((ctx.get(dut.r.payload.data), ctx.get(dut.r.payload.last)))
             await ctx.tick()
@@ -406,9 +430,9 @@ def test_fifo_parameter_checks():
         PacketFifo("wide", 8)
     dut = PacketFifo(16, 32)
     assert (dut.shape, dut.depth) == (16, 32)
-    # One memory of depth words of data + last, so that it maps to a block RAM.
+    # One memory of depth words of data + last, so that it maps to a block RAM; the skid buffer.
     arrays = re.findall(r"reg \[(\d+):0\] \w+ \[(\d+):0\];", verilog.convert(dut, name="fifo"))
-    assert arrays == [("16", "31")]
+    assert sorted(arrays) == sorted([("16", "31"), ("16", str(SKID - 1))])  # and the skid
 
 
 # --- FrameArbiter -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from hdl.common.fifo import SKID
 from hdl.nic import Egress
 from hdl.nic.formal import PROOFS, EgressHarness
 from vmassist.formal import prove
@@ -33,10 +34,10 @@ def test_false_claim_fails(name, build, depth, tmp_path):
 
 
 def test_bound_below_the_proven_one_is_not_proven(tmp_path):
-    # The cover run reaches a frame still undelivered after `depth` cycles of a ready consumer,
-    # so `depth` cycles is false; here the ranking no longer closes the induction either.
-    harness = EgressHarness(bound=4)
-    assert harness.bound == harness.dut.depth
+    # The cover run reaches a frame still undelivered after `depth + SKID - 1` cycles of a ready
+    # consumer, so that bound is false; here the ranking no longer closes the induction either.
+    harness = EgressHarness(bound=4 + SKID - 1)
+    assert harness.bound == EgressHarness().bound - 1
     result = prove("bound_tight", harness, depth=1, build_dir=tmp_path, timeout=300)
     assert not result.passed
 

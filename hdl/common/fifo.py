@@ -9,24 +9,30 @@ from amaranth.lib.wiring import In, Out
 
 from .axis import FrameBeat
 from .params import require
+from .ram import PipelinedRam
 
-__all__ = ["PacketFifo"]
+__all__ = ["PacketFifo", "SKID"]
+
+#: Words of the skid buffer between the block RAM's output register and ``r``.
+SKID = 4
 
 
 class PacketFifo(wiring.Component):
-    """Frames in, whole frames out, stored in one :class:`~amaranth.lib.memory.Memory` of
-    ``depth`` words (one block RAM for any sensible width).
+    """Frames in, whole frames out, stored in a :class:`~hdl.common.PipelinedRam` of ``depth``
+    words (block RAM read through its output register).
 
     Write side: a writer never waits. Each beat goes to the tentative write pointer; the beat
-    with ``w_last`` commits the frame, which the reader can see from the cycle after next. A
+    with ``w_last`` commits the frame, whose first beat the reader can see four cycles after
+    that one, with the pipeline idle (``READ_LATENCY``). A
     beat that finds the memory full (``level == depth`` at the start of its cycle) marks its
     frame overflowed: the rest of the frame is ignored and at its ``w_last`` the tentative
     pointer rolls back to the last commit, so no beat of it is ever read. A frame of more than
     ``depth`` beats therefore never fits; one of ``depth`` beats fits in an empty FIFO.
 
-    Read side: first-word-fall-through, one beat per cycle while ``r.ready`` is held. The
-    payload comes straight from the memory's synchronous read port, ``r.valid`` from a
-    register; neither depends combinationally on ``r.ready`` (the read port's enable does).
+    Read side: first-word-fall-through, one beat per cycle while ``r.ready`` is held. Words are
+    fetched through the block RAM's two read registers into a skid buffer of :data:`SKID` words
+    that ``r`` reads; ``r.valid`` and ``r.payload`` come from registers and the skid buffer, and
+    ``r.ready`` moves only the skid buffer, never the block RAM (whose enables are constant).
 
     Parameters
     ----------
@@ -50,18 +56,22 @@ class PacketFifo(wiring.Component):
         The frames, each whole, in the order they were committed.
     level : Out
         Memory words in use, the frame being written included; a beat offered while
-        ``level == depth`` overflows its frame. The beat waiting on ``r`` is not counted: it
-        has left the memory.
+        ``level == depth`` overflows its frame. Fetched words (in the read registers or the
+        skid buffer, the one on ``r`` included) are not counted: they have left the memory.
     frames : Out
-        Committed frames not yet fully read, the one on ``r`` included (up to ``depth + 1``).
+        Committed frames not yet fully read, the one on ``r`` included (up to
+        ``depth + SKID``).
 
     Attributes
     ----------
     probe : SimpleNamespace
         Set by ``elaborate``, for formal harnesses: the pointers ``wr_ptr``, ``commit_ptr`` and
-        ``rd_ptr`` (one bit wider than an address), ``dropping``, and ``words``, the memory's
-        words by address, which only the ``"formal"`` platform reads out (through asynchronous
-        read ports, so that invariants can speak of the contents); empty otherwise.
+        ``rd_ptr`` (word counts modulo a power of two above ``depth + SKID``; ``rd_ptr`` is
+        the next word to fetch),
+        ``dropping``, ``full`` (registered ``level == depth``), ``ram`` (the :class:`~hdl.common.PipelinedRam`, whose own ``probe`` has
+        the read latch and the words), ``s1v`` and ``s2v`` (the read latch and the output
+        register hold a fetched word), ``held`` (fetched words not yet read), and the skid
+        buffer's ``skid_level``, ``skid_wr``, ``skid_rd`` and ``skid_words`` (by address). Only the ``"formal"`` platform reads out the words.
 
     Raises
     ------
@@ -70,6 +80,10 @@ class PacketFifo(wiring.Component):
     ValueError
         ``depth`` is not a power of two of at least 2.
     """
+
+    #: Cycles from a frame's commit (the cycle after its ``w_last``) to its first beat on ``r``,
+    #: the FIFO otherwise empty: fetch, read latch, output register, skid buffer.
+    READ_LATENCY = 3
 
     def __init__(self, shape, depth: int):
         try:
@@ -93,7 +107,7 @@ class PacketFifo(wiring.Component):
                 "overflow": Out(1),
                 "r": Out(stream.Signature(FrameBeat(shape))),
                 "level": Out(range(depth + 1)),
-                "frames": Out(range(depth + 2)),
+                "frames": Out(range(depth + SKID + 1)),
             }
         )
 
@@ -110,56 +124,92 @@ class PacketFifo(wiring.Component):
         depth = self._depth
         abits = (depth - 1).bit_length()
 
-        m.submodules.mem = mem = Memory(shape=FrameBeat(self._shape), depth=depth, init=[])
-        wport = mem.write_port()
-        rport = mem.read_port()
+        m.submodules.ram = ram = PipelinedRam(FrameBeat(self._shape), depth)
 
-        # Pointers carry one bit more than the address so that full and empty differ.
-        wr_ptr = Signal(abits + 1)  # tentative: next word of the frame being written
-        commit_ptr = Signal(abits + 1)  # end of the last committed frame
-        rd_ptr = Signal(abits + 1)  # next word to fetch into the read port
+        # Pointers count words modulo a power of two above depth + SKID: full and empty differ,
+        # and so do the positions of every word stored or fetched (which formal views rely on;
+        # at any real depth that is one bit more than the address).
+        pbits = (depth + SKID).bit_length()
+        wr_ptr = Signal(pbits)  # tentative: next word of the frame being written
+        commit_ptr = Signal(pbits)  # end of the last committed frame
+        rd_ptr = Signal(pbits)  # next word to fetch
         dropping = Signal()  # the frame being written has overflowed
         commit = Signal()  # this cycle's beat commits its frame
 
         m.d.comb += self.level.eq(wr_ptr - rd_ptr)
-        full = self.level == depth
+        # `level == depth`, registered from the next pointers: the RAM's write enable then
+        # depends on registers only, not on a subtraction.
+        full = Signal()
+        wr_next = Signal(pbits)
+        rd_next = Signal(pbits)
+        m.d.sync += [
+            wr_ptr.eq(wr_next),
+            rd_ptr.eq(rd_next),
+            full.eq((wr_next - rd_next)[:pbits] == depth),
+        ]
 
         # Write side.
         m.d.comb += [
-            wport.addr.eq(wr_ptr[:abits]),
-            wport.data.data.eq(self.w_data),
-            wport.data.last.eq(self.w_last),
+            wr_next.eq(wr_ptr),
+            ram.w_addr.eq(wr_ptr[:abits]),
+            ram.w_data.data.eq(self.w_data),
+            ram.w_data.last.eq(self.w_last),
         ]
         m.d.sync += [self.committed.eq(0), self.overflow.eq(0)]
         with m.If(self.w_abort):
-            m.d.sync += [wr_ptr.eq(commit_ptr), dropping.eq(0)]
+            m.d.comb += wr_next.eq(commit_ptr)
+            m.d.sync += dropping.eq(0)
         with m.Elif(self.w_valid):
             with m.If(dropping | full):
                 with m.If(self.w_last):
-                    m.d.sync += [wr_ptr.eq(commit_ptr), dropping.eq(0), self.overflow.eq(1)]
+                    m.d.comb += wr_next.eq(commit_ptr)
+                    m.d.sync += [dropping.eq(0), self.overflow.eq(1)]
                 with m.Else():
                     m.d.sync += dropping.eq(1)
             with m.Else():
-                m.d.comb += wport.en.eq(1)
-                m.d.sync += wr_ptr.eq(wr_ptr + 1)
+                m.d.comb += [ram.w_en.eq(1), wr_next.eq(wr_ptr + 1)]
                 with m.If(self.w_last):
                     m.d.comb += commit.eq(1)
                     m.d.sync += [commit_ptr.eq(wr_ptr + 1), self.committed.eq(1)]
 
-        # Read side: the read port's data register is the output register. It is refilled when
-        # empty or being emptied, and its enable is low otherwise, so the payload holds while
-        # the consumer stalls. Only committed words are fetched, so a reader never reaches the
-        # frame being written (nor a word in the same cycle as it is written).
-        fetch = (~self.r.valid | self.r.ready) & (rd_ptr != commit_ptr)
+        # Read side. Committed words are fetched through the block RAM's two read registers
+        # into a four-word skid buffer (LUT RAM), which ``r`` reads. A fetch is decided from
+        # registers alone (words held between the RAM and ``r`` below four), so ``r.ready``
+        # reaches neither the RAM nor its pointer: it only moves the skid buffer. Four words
+        # keep one beat per cycle flowing: two in the RAM's registers, one on ``r``, and room
+        # for the fourth. Only committed words are fetched, so a read never meets the frame
+        # being written (nor the word written in the same cycle).
+        m.submodules.skid = skid = Memory(shape=FrameBeat(self._shape), depth=SKID, init=[])
+        skid_w = skid.write_port()
+        skid_r = skid.read_port(domain="comb")
+        s1v = Signal()  # the RAM's read latch holds a fetched word
+        s2v = Signal()  # the RAM's output register holds a fetched word
+        held = Signal(range(SKID + 1))  # fetched words not yet read: s1v + s2v + skid_level
+        skid_level = Signal(range(SKID + 1))
+        skid_wr = Signal(range(SKID))
+        skid_rd = Signal(range(SKID))
+        fetch = (held < SKID) & (rd_ptr != commit_ptr)
+        pop = self.r.valid & self.r.ready
         m.d.comb += [
-            rport.addr.eq(rd_ptr[:abits]),
-            rport.en.eq(fetch),
-            self.r.payload.eq(rport.data),
+            ram.r_addr.eq(rd_ptr[:abits]),
+            ram.r_en.eq(1),
+            ram.r_oe.eq(1),
+            skid_w.en.eq(s2v),
+            skid_w.addr.eq(skid_wr),
+            skid_w.data.eq(ram.r_data),
+            skid_r.addr.eq(skid_rd),
+            self.r.payload.eq(skid_r.data),
+            self.r.valid.eq(skid_level != 0),
         ]
-        with m.If(fetch):
-            m.d.sync += [rd_ptr.eq(rd_ptr + 1), self.r.valid.eq(1)]
-        with m.Elif(self.r.ready):
-            m.d.sync += self.r.valid.eq(0)
+        m.d.sync += [
+            s1v.eq(fetch),
+            s2v.eq(s1v),
+            held.eq(held + fetch - pop),
+            skid_level.eq(skid_level + s2v - pop),
+            skid_wr.eq(skid_wr + s2v),
+            skid_rd.eq(skid_rd + pop),
+        ]
+        m.d.comb += rd_next.eq(rd_ptr + fetch)
 
         # Counted from the cycle its commit takes effect, as `committed` pulses.
         frame_out = self.r.valid & self.r.ready & self.r.payload.last
@@ -169,14 +219,26 @@ class PacketFifo(wiring.Component):
             m.d.sync += self.frames.eq(self.frames - 1)
 
         # For formal harnesses; only the formal platform adds the read ports, so the synthesised
-        # memory keeps one write and one read port.
-        words = []
+        # skid buffer keeps one write and one read port.
+        skid_words = []
         if platform == "formal":
-            for addr in range(depth):
-                port = mem.read_port(domain="comb")
+            for addr in range(SKID):
+                port = skid.read_port(domain="comb")
                 m.d.comb += port.addr.eq(addr)
-                words.append(port.data)
+                skid_words.append(port.data)
         self.probe = SimpleNamespace(
-            wr_ptr=wr_ptr, commit_ptr=commit_ptr, rd_ptr=rd_ptr, dropping=dropping, words=words
+            wr_ptr=wr_ptr,
+            commit_ptr=commit_ptr,
+            full=full,
+            rd_ptr=rd_ptr,
+            dropping=dropping,
+            ram=ram,
+            s1v=s1v,
+            s2v=s2v,
+            held=held,
+            skid_level=skid_level,
+            skid_wr=skid_wr,
+            skid_rd=skid_rd,
+            skid_words=skid_words,
         )
         return m

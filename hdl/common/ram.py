@@ -69,7 +69,8 @@ class PipelinedRam(wiring.Component):
     ----------
     probe : SimpleNamespace
         Set by ``elaborate`` when built from ``Memory``, for formal harnesses: ``latch``, the
-        read latch, and ``mem``, the memory.
+        read latch, and ``words``, the memory's words by address, which only the ``"formal"``
+        platform reads out (through asynchronous read ports); empty otherwise.
 
     Raises
     ------
@@ -127,7 +128,14 @@ class PipelinedRam(wiring.Component):
         ]
         with m.If(self.r_oe):
             m.d.sync += self.r_data.eq(rport.data)
-        self.probe = SimpleNamespace(latch=rport.data, mem=mem)
+        # For formal harnesses; only the formal platform adds the read ports.
+        words = []
+        if platform == "formal":
+            for addr in range(self._depth):
+                port = mem.read_port(domain="comb")
+                m.d.comb += port.addr.eq(addr)
+                words.append(port.data)
+        self.probe = SimpleNamespace(latch=rport.data, words=words)
         return m
 
     def _dp16kd(self):

@@ -24,6 +24,7 @@ from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Fragment
 from vmassist.formal import Proof
 from vmassist.formats.nic import Decision, VerdictCode
 
+from ..common.fifo import SKID
 from ..common.params import require
 from .egress import Egress
 
@@ -52,51 +53,94 @@ def _select(m, words, addr, shape):
 
 
 class _FifoView:
-    """A :class:`~hdl.common.PacketFifo` seen as a sequence of pointer positions: the output
-    register (position ``head``, while ``r.valid``), then the memory words from ``rd_ptr`` on.
+    """A :class:`~hdl.common.PacketFifo` seen as a sequence of pointer positions: the fetched
+    words from position ``head`` on (the skid buffer's, its first on ``r``; then the block RAM's
+    output register and read latch, each while it holds one), then the memory words from
+    ``rd_ptr`` on.
 
     A position is *live* when it holds a beat not yet delivered, *committed* when that beat's
-    frame has been committed."""
+    frame has been committed (every fetched word is)."""
 
     def __init__(self, m, fifo, depth):
         pr = fifo.probe
         self.fifo = fifo
         self.depth = depth
         self.pw = len(pr.wr_ptr)
-        self.abits = self.pw - 1
+        self.abits = (depth - 1).bit_length()
         self.wr, self.cm, self.rd, self.dropping = pr.wr_ptr, pr.commit_ptr, pr.rd_ptr, pr.dropping
-        self.rv = fifo.r.valid
-        self.reg = fifo.r.payload
-        self.words = pr.words
-        self.shape = self.reg.shape()
+        self.s1v, self.s2v, self.nskid = pr.s1v, pr.s2v, pr.skid_level
+        self.held = self.nskid + self.s2v + self.s1v
+        self.words = pr.ram.probe.words
+        self.shape = fifo.r.payload.shape()
         self.head = Signal(self.pw, name=f"{fifo.__class__.__name__.lower()}_head")
-        m.d.comb += self.head.eq(self.rd - self.rv)
+        m.d.comb += self.head.eq(self.rd - self.held)
         self.level = (self.wr - self.rd)[: self.pw]  # words in memory
         self.ncommitted = (self.cm - self.rd)[: self.pw]  # committed words in memory
-        # Undelivered committed beats, the output register's included.
+        # Undelivered committed beats, the fetched ones included.
         self.pending = (self.cm - self.head)[: self.pw]
         self.m = m
+        # (position, live, committed, beat) of every place a beat can be, in order
+        self.fetched = []
+        for i in range(SKID):
+            word = _select(m, pr.skid_words, (pr.skid_rd + i)[: len(pr.skid_rd)], self.shape)
+            live = i < self.nskid
+            self.fetched.append(((self.head + i)[: self.pw], live, live, word))
+        s2_pos = (self.head + self.nskid)[: self.pw]
+        s1_pos = (s2_pos + self.s2v)[: self.pw]
+        self.fetched.append((s2_pos, self.s2v, self.s2v, self.shape(pr.ram.r_data)))
+        self.fetched.append((s1_pos, self.s1v, self.s1v, self.shape(pr.ram.probe.latch)))
         self._slots = None
 
     def slots(self):
-        """(position, live, committed, beat) for the output register and each memory word."""
+        """(position, live, committed, beat) for each fetched word's place and each memory
+        word."""
         if self._slots is None:
-            self._slots = [(self.head, self.rv, self.rv, self.reg)]
+            self._slots = list(self.fetched)
             for i in range(self.depth):
                 pos = (self.rd + i)[: self.pw]
                 word = _select(self.m, self.words, pos[: self.abits], self.shape)
                 self._slots.append((pos, i < self.level, i < self.ncommitted, word))
         return self._slots
 
+    def _fetched_at(self, pos):
+        return [(live & (p == pos), beat) for p, live, _c, beat in self.fetched]
+
     def live_at(self, pos):
-        return (self.rv & (pos == self.head)) | ((pos - self.rd)[: self.pw] < self.level)
+        hits = [hit for hit, _beat in self._fetched_at(pos)]
+        return Cat(*hits).any() | ((pos - self.rd)[: self.pw] < self.level)
 
     def beat_at(self, pos):
-        word = _select(self.m, self.words, pos[: self.abits], self.shape)
-        return Mux(self.rv & (pos == self.head), Value.cast(self.reg), Value.cast(word))
+        out = Value.cast(_select(self.m, self.words, pos[: self.abits], self.shape))
+        for hit, beat in self._fetched_at(pos):
+            out = Mux(hit, Value.cast(beat), out)
+        return out
 
     def last_at(self, pos):
         return self.shape(self.beat_at(pos)).last
+
+    def rank(self, end):
+        """Cycles a reader that takes a beat whenever one is offered needs to have every beat
+        before position ``end`` (all committed): the beats, plus the cycles without one on
+        ``r``. The last beat wanted is ``d`` places from ``r`` (0: in the skid buffer, 1: in
+        the output register, 2: in the read latch, 3: still in memory); the words held in
+        front of that place cover all but ``d`` minus their number of the cycles it takes to
+        come forward."""
+        beats = (end - self.head)[: self.pw]
+        nskid, s2v = self.nskid, self.s2v
+
+        def short(d, ahead):
+            return Mux(ahead < d, d - ahead, 0)
+
+        gaps = Mux(
+            beats > self.held,
+            short(3, self.held),
+            Mux(
+                beats <= nskid,
+                0,
+                Mux(s2v & (beats == nskid + 1), short(1, nskid), short(2, nskid + s2v)),
+            ),
+        )
+        return beats + gaps
 
 
 class EgressHarness(Elaboratable):
@@ -113,9 +157,9 @@ class EgressHarness(Elaboratable):
        register, W is dropped (``block``), committed to its queue, or counted by that queue's
        ``overflow`` pulse; committed there, W is delivered with all its beats, in order, the
        first starting a frame on that output, none interleaved, ``last`` on its final beat
-       only; and a consumer that stays ready gets it within ``depth + 1`` cycles.
+       only; and a consumer that stays ready gets it within ``depth + SKID`` cycles.
     4. **No head-of-line blocking**: egress never waits on an output: while decisions are
-       there, W leaves the buffer within ``depth + 1`` cycles, whatever the outputs do.
+       there, W leaves the buffer within ``depth + SKID`` cycles, whatever the outputs do.
 
     Assumed of the environment: the beat tags; decisions only for committed frames (the k-th
     decision is the k-th committed frame's, so the one consumed while W is at the head is
@@ -137,7 +181,8 @@ class EgressHarness(Elaboratable):
         ``vf[0]`` for VF 1 and ``vf[1]`` for VF 0, as a design that swapped them would be) or
         ``"bounce_dropped"`` (claims a bounced frame is dropped, not sent to the VMM).
     bound : int, optional
-        The bounded-response claim, in cycles (``depth + 1`` by default, the least that holds).
+        The bounded-response claim, in cycles (``depth + SKID`` by default, the least that
+        holds: a full memory and a full skid buffer ahead of the last beat).
     """
 
     BUGS = ("swap_vfs", "bounce_dropped")
@@ -173,7 +218,7 @@ class EgressHarness(Elaboratable):
         #: Bounded response: the cycles, from W's commit to its queue, within which a consumer
         #: that stays ready has all of W; and from W's commit to the buffer, within which W has
         #: left it if the decisions were there throughout.
-        self.bound = depth + 1 if bound is None else bound
+        self.bound = depth + SKID if bound is None else bound
 
     def elaborate(self, platform):
         m = Module()
@@ -235,8 +280,9 @@ class EgressHarness(Elaboratable):
         pw = buf_v.pw
         b_lo = Signal(pw)  # W's first position in the buffer
         q_lo = Signal(pw)  # ... in its queue
-        pend = Signal(range(depth + 3))  # committed frames whose decision is not consumed
-        dec_ahead = Signal(range(depth + 3))  # ... of them, committed before W
+        # committed frames whose decision is not consumed (up to one per stored or fetched word)
+        pend = Signal(range(depth + SKID + 2))
+        dec_ahead = Signal(range(depth + SKID + 2))  # ... of them, committed before W
 
         # Write side of the buffer: W is picked as a frame starts.
         in_first = Signal(init=1)  # the next beat written starts a frame
@@ -409,18 +455,25 @@ class EgressHarness(Elaboratable):
         st, flag, idx, w_len1 = h.st, h.flag, h.idx, h.w_len1
         pw = h.pw
         L = w_len1 + 1
-        asserts = []
+        asserts = [Assert(st <= INQ)]
 
         def diff(a, b):  # a - b between positions
             return (a - b)[:pw]
 
         def fifo_generic(v):
             """What holds of any PacketFifo: the memory is not overfull, the commit pointer lies
-            between the read and write pointers, only a frame's final beat has ``last`` (so
-            uncommitted beats never do, and the last committed one does)."""
+            between the read and write pointers, the fetched words are counted, only a frame's
+            final beat has ``last`` (so uncommitted beats never do, and the last committed one
+            does)."""
+            pr = v.fifo.probe
             asserts.extend(
                 [
                     Assert(v.level <= depth),
+                    Assert(pr.held == v.held),
+                    Assert(pr.full == (v.level == depth)),
+                    Assert(v.nskid <= SKID),
+                    Assert(v.held <= SKID),
+                    Assert(pr.skid_wr == (pr.skid_rd + v.nskid)[: len(pr.skid_wr)]),
                     Assert(v.ncommitted <= v.level),
                     Assert((v.pending == 0) | v.last_at((v.cm - 1)[:pw])),
                 ]
@@ -490,7 +543,7 @@ class EgressHarness(Elaboratable):
             Assert(~st.matches(WR, CM) | ((h.nr == 0) & (h.nq == 0))),
             Assert(~(st == BUF) | (h.nr <= w_len1)),
             # ranking for the bounded response: a beat leaves every cycle a decision is there
-            Assert(~(st == BUF) | (h.b_wait + diff(h.b_lo + L, b.head) + ~b.rv <= depth + 1)),
+            Assert(~(st == BUF) | (h.b_wait + b.rank((h.b_lo + L)[:pw]) <= h.bound)),
         ]
 
         # ---- the egress register ----
@@ -540,10 +593,7 @@ class EgressHarness(Elaboratable):
                 Assert(~(mine & h.outcome) | (diff(v.cm, h.q_lo) == Mux(v.fifo.committed, L, 0))),
                 Assert(~(mine & h.outcome) | v.fifo.committed | eg.overflow[k]),
                 Assert(~(mine & (st == INQ)) | (h.no <= w_len1)),
-                Assert(
-                    ~(mine & (st == INQ))
-                    | (h.q_wait + diff(h.q_lo + L, v.head) + ~v.rv <= depth + 1)
-                ),
+                Assert(~(mine & (st == INQ)) | (h.q_wait + v.rank((h.q_lo + L)[:pw]) <= h.bound)),
                 Assert(~(placed & (h.no != 0)) | (v.head == (h.q_lo + h.no)[:pw])),
                 Assert(~(placed & (h.no != 0)) | ~h.o_first[k]),
                 Assert(~(placed & (h.no == 0)) | (ahead + L <= v.pending)),
