@@ -49,6 +49,7 @@ from .toolchain import tool_env, use_project_tools
 
 __all__ = [
     "CONFIGS",
+    "Ecp5Target",
     "IOHarness",
     "SynthConfig",
     "SynthResult",
@@ -124,6 +125,14 @@ CONFIGS: list[SynthConfig] = [
     # The NIC at 64 bits with 4 VFs, against the 10GbE clock.
     *(SynthConfig(f"nic-r{n}", "nic", {"rules": n}, target_mhz=156.25) for n in (4, 16, 64)),
 ]
+
+
+class Ecp5Target:
+    """The platform :func:`synthesize` elaborates for: blocks with a device-specific build (a
+    :class:`~hdl.common.PipelinedRam` instantiates DP16KD with its output register) look at
+    ``family``, as they would on an ``amaranth.vendor.LatticePlatform``."""
+
+    family = "ecp5"
 
 
 class IOHarness(Elaboratable):
@@ -229,7 +238,9 @@ def synthesize(
         workdir.mkdir(parents=True)
         component = _resolve(config, tops)(**config.params)
         harness = IOHarness(component)
-        text = rtlil.convert(harness, name="harness", ports=harness.ports, emit_src=False)
+        text = rtlil.convert(
+            harness, name="harness", platform=Ecp5Target(), ports=harness.ports, emit_src=False
+        )
         (workdir / "harness.il").write_text(text)
         # chformal -remove: Assert/Assume/Cover are for the proofs, not for the FPGA.
         script = (

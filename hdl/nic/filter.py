@@ -175,7 +175,9 @@ class NicFilter(wiring.Component):
         m.submodules.hdrq = hdrq = fifo.SyncFIFOBuffered(
             width=ParsedHdr.as_shape().size, depth=HDR_QUEUE
         )
-        m.submodules.vq = vq = fifo.SyncFIFOBuffered(width=Decision.as_shape().size, depth=depth)
+        # The verdict queue: one decision per admitted frame, so as deep as the ingress buffer; a
+        # PacketFifo of one-word frames, so that its block RAM is read through its register.
+        m.submodules.vq = vq = PacketFifo(Decision, depth)
         m.submodules.egress = egress = Egress(data_width=width, n_vfs=n, depth=depth)
 
         # ---- ingress: every beat into the buffer; the first HDR_BYTES bytes and the length
@@ -240,16 +242,17 @@ class NicFilter(wiring.Component):
             cls.i_hdr.eq(hdrq.r_data),
             hdrq.r_en.eq(cls.i_ready),
             take.eq(hdrq.r_rdy & cls.i_ready),
-            vq.w_en.eq(cls.dec_valid),
+            vq.w_valid.eq(cls.dec_valid),
             vq.w_data.eq(cls.dec),
+            vq.w_last.eq(1),
         ]
 
         # ---- egress: each buffered frame, beat by beat, to the queue its decision names ----
         m.d.comb += [
-            egress.dec.valid.eq(vq.r_rdy),
-            egress.dec.payload.eq(vq.r_data),
-            pop.eq(vq.r_rdy & egress.dec.ready),
-            vq.r_en.eq(pop),
+            egress.dec.valid.eq(vq.r.valid),
+            egress.dec.payload.eq(vq.r.payload.data),
+            pop.eq(vq.r.valid & egress.dec.ready),
+            vq.r.ready.eq(egress.dec.ready),
         ]
         vmm_out = egress.vmm
         m.d.comb += [
@@ -369,7 +372,10 @@ class _Counters:
             for kind, size in sizes.items()
             for i in range(size)
         }
-        self.hits = memory.Memory(shape=32, depth=n_vfs * rules, init=[])
+        # In LUT RAM: its read-modify-write closes in a cycle there, not through a block RAM.
+        self.hits = memory.Memory(
+            shape=32, depth=n_vfs * rules, init=[], attrs={"ram_style": "distributed"}
+        )
         m.submodules.rule_hits = self.hits
 
     def bump(self, kind: CounterKind, index: int, cond) -> None:
