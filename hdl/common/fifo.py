@@ -67,11 +67,12 @@ class PacketFifo(wiring.Component):
     probe : SimpleNamespace
         Set by ``elaborate``, for formal harnesses: the pointers ``wr_ptr``, ``commit_ptr`` and
         ``rd_ptr`` (word counts modulo a power of two above ``depth + SKID``; ``rd_ptr`` is
-        the next word to fetch),
-        ``dropping``, ``full`` (registered ``level == depth``), ``ram`` (the :class:`~hdl.common.PipelinedRam`, whose own ``probe`` has
-        the read latch and the words), ``s1v`` and ``s2v`` (the read latch and the output
-        register hold a fetched word), ``held`` (fetched words not yet read), and the skid
-        buffer's ``skid_level``, ``skid_wr``, ``skid_rd`` and ``skid_words`` (by address). Only the ``"formal"`` platform reads out the words.
+        the next word to fetch), ``dropping``, ``full`` (registered ``level == depth``),
+        ``ram`` (the :class:`~hdl.common.PipelinedRam`, whose own ``probe`` has the read latch
+        and the words), ``s1v`` and ``s2v`` (the read latch and the output register hold a
+        fetched word), ``held`` (fetched words not yet read), and the skid buffer's
+        ``skid_level``, ``skid_wr``, ``skid_rd`` and ``skid_words`` (by address). Only the
+        ``"formal"`` platform reads out the words.
 
     Raises
     ------
