@@ -20,9 +20,9 @@ pytestmark = pytest.mark.formal
 BROKEN = [
     # Reading VF 0's output as VF 1's, as a design that swapped the two queues would be: a frame
     # passed to VF 0 appears on "VF 1" (cross-VF delivery).
-    ("swap_vfs", lambda: EgressHarness(bug="swap_vfs", invariants=False), 8),
+    ("swap_vfs", lambda: EgressHarness(bug="swap_vfs", invariants=False), 14),
     # A bounced frame goes to the VMM; claiming it is dropped is false.
-    ("bounce_dropped", lambda: EgressHarness(bug="bounce_dropped", invariants=False), 8),
+    ("bounce_dropped", lambda: EgressHarness(bug="bounce_dropped", invariants=False), 14),
 ]
 
 
