@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from .axis import FrameBeat
 from .params import require
-from .ram import PipelinedRam
+from .ram import PipelinedRam, formal_words
 
 __all__ = ["PacketFifo", "SKID"]
 
@@ -219,14 +219,6 @@ class PacketFifo(wiring.Component):
         with m.Elif(frame_out & ~commit):
             m.d.sync += self.frames.eq(self.frames - 1)
 
-        # For formal harnesses; only the formal platform adds the read ports, so the synthesised
-        # skid buffer keeps one write and one read port.
-        skid_words = []
-        if platform == "formal":
-            for addr in range(SKID):
-                port = skid.read_port(domain="comb")
-                m.d.comb += port.addr.eq(addr)
-                skid_words.append(port.data)
         self.probe = SimpleNamespace(
             wr_ptr=wr_ptr,
             commit_ptr=commit_ptr,
@@ -240,6 +232,6 @@ class PacketFifo(wiring.Component):
             skid_level=skid_level,
             skid_wr=skid_wr,
             skid_rd=skid_rd,
-            skid_words=skid_words,
+            skid_words=formal_words(m, skid, platform),
         )
         return m

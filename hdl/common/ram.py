@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from .params import require
 
-__all__ = ["PipelinedRam", "dp16kd_mode"]
+__all__ = ["PipelinedRam", "dp16kd_mode", "formal_words"]
 
 #: ECP5 DP16KD aspect ratios: data width -> (words, lowest address pin used).
 _DP16KD_MODES = {18: (1024, 4), 9: (2048, 3), 4: (4096, 2), 2: (8192, 1), 1: (16384, 0)}
@@ -23,6 +23,20 @@ def dp16kd_mode(depth: int) -> tuple[int, int]:
         if depth <= words:
             return width, low
     raise ValueError(f"a DP16KD holds at most 16384 words, not {depth}")
+
+
+def formal_words(m: Module, mem: Memory, platform) -> list:
+    """``mem``'s words by address, read through asynchronous read ports, so that formal
+    invariants can speak of the contents; only the ``"formal"`` platform adds the ports (a
+    synthesised memory keeps the ports its design gave it), so the list is empty otherwise."""
+    if platform != "formal":
+        return []
+    words = []
+    for addr in range(mem.depth):
+        port = mem.read_port(domain="comb")
+        m.d.comb += port.addr.eq(addr)
+        words.append(port.data)
+    return words
 
 
 def _is_ecp5(platform) -> bool:
@@ -128,14 +142,7 @@ class PipelinedRam(wiring.Component):
         ]
         with m.If(self.r_oe):
             m.d.sync += self.r_data.eq(rport.data)
-        # For formal harnesses; only the formal platform adds the read ports.
-        words = []
-        if platform == "formal":
-            for addr in range(self._depth):
-                port = mem.read_port(domain="comb")
-                m.d.comb += port.addr.eq(addr)
-                words.append(port.data)
-        self.probe = SimpleNamespace(latch=rport.data, words=words)
+        self.probe = SimpleNamespace(latch=rport.data, words=formal_words(m, mem, platform))
         return m
 
     def _dp16kd(self):
