@@ -1,6 +1,6 @@
 """Steering and rules: the NIC filter's decision for each parsed frame (``docs/nic.md``)."""
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,6 +22,11 @@ from ..common.params import require
 __all__ = ["Classifier", "FrameCtx", "Kind"]
 
 _RULES, _UNKNOWN, _MALFORMED = 0, 1, 2
+
+#: Rule bits per memory column: each column has its own address registers (see ``elaborate``).
+_SLICE = 128
+#: Rows per memory bank: the depth of one distributed-RAM cell, so no bank decodes its enable.
+_BANK = 16
 
 
 class Kind:
@@ -48,9 +53,17 @@ def _chunks(value, size=16):
 
 
 def _mismatches(r, h):
-    """Per-field (and per 16-bit chunk of wide fields) reasons why rule ``r`` does not match
-    frame ``h``; each is shallow enough for one pipeline stage, and the rule matches when none
-    is set."""
+    """Reasons why rule ``r`` does not match frame ``h``, each shallow enough for one pipeline
+    stage: per field (and per 16-bit chunk of a MAC, 8-bit chunk of an IP address) a bit, and
+    for each port bound a pair of bits that miss only together (the high bytes equal, the low
+    bytes out of range), so no 16-bit comparison is needed. The rule matches when no bit and no
+    pair is set.
+
+    Returns
+    -------
+    tuple of Value
+        The single bits, the first and the second bits of the pairs.
+    """
     out = [~r.valid]
     for val, mask, fld in (
         (r.src_mac, r.src_mac_mask, h.src),
@@ -65,29 +78,35 @@ def _mismatches(r, h):
         (r.src_ip_en, r.src_ip, r.src_ip_mask, h.src_ip),
         (r.dst_ip_en, r.dst_ip, r.dst_ip_mask, h.dst_ip),
     ):
-        out += [en & c.any() for c in _chunks((fld ^ val) & mask)]
+        out += [en & c.any() for c in _chunks((fld ^ val) & mask, 8)]
     out.append(r.proto_en & ((h.ip == IpKind.NONE) | (h.proto != r.proto)))
+    first, second = [], []
     for en, lo, hi, port in (
         (r.sport_en, r.sport_lo, r.sport_hi, h.sport),
         (r.dport_en, r.dport_lo, r.dport_hi, h.dport),
     ):
-        out.append(en & (~h.ports | (port < lo) | (port > hi)))
-    return Cat(*out)
+        # port < lo, or port > hi, a byte at a time
+        out += [en & (~h.ports | (port[8:] < lo[8:])), en & (port[8:] > hi[8:])]
+        first += [en & (port[8:] == lo[8:]), en & (port[8:] == hi[8:])]
+        second += [port[:8] < lo[:8], port[:8] > hi[:8]]
+    return Cat(*out), Cat(*first), Cat(*second)
 
 
 class Classifier(wiring.Component):
     """Steering by (destination MAC, outer VLAN), then the VF's rules, first match wins.
 
-    The rules live in one memory row per (VF, group) of ``lanes`` rules. A frame that needs
+    The rules live in one memory row per (VF, group) of ``lanes`` rules (distributed RAM, cut
+    into columns and banks that each have their own address registers). A frame that needs
     rules reads its VF's ``groups`` rows on consecutive cycles, ``lanes`` compare units judge
     each row, and the first match in rule order decides; any other frame takes one cycle. The
     lanes are sized so that ``groups`` cycles fit in the shortest well-formed frame
     (:data:`~vmassist.formats.nic.MIN_LEN` bytes) at ``data_width``: the engine keeps up with
     the line whatever the traffic.
 
-    Each rule and each VF row is written in one cycle (``rule_we``, ``vf_we``) and read in one
-    cycle, so a frame sees the old or the new row, never parts of both. The VF row a frame
-    uses (steering, default, bounce) is taken once, at steering.
+    Each rule and each VF row is written in one cycle, two cycles after its ``rule_we`` or
+    ``vf_we`` (the same for both tables, so writes land in the order they were made), and read
+    in one cycle, so a frame sees the old or the new row, never parts of both. The VF row a
+    frame uses (steering, default, bounce) is taken once, at steering.
 
     Parameters
     ----------
@@ -168,9 +187,9 @@ class Classifier(wiring.Component):
         """Cycles a frame spends in the rule engine when it needs rules."""
         return self._groups
 
-    #: Cycles from taking a frame to its decision, besides its rule groups: steering (2), issue,
-    #: rule read, two compare stages, decision.
-    BASE_LATENCY = 7
+    #: Cycles from taking a frame to its decision, besides its rule groups: steering (3), issue,
+    #: rule read, three compare stages, decision.
+    BASE_LATENCY = 9
 
     def latency(self, needs_rules: bool) -> int:
         """Cycles from ``i_valid & i_ready`` to ``dec_valid`` for a frame entering an idle
@@ -182,125 +201,233 @@ class Classifier(wiring.Component):
         n, lanes, groups = self._n_vfs, self._lanes, self._groups
         vf_bits = max(1, (n - 1).bit_length())
 
-        # ---- VF table (registers: every row is compared at once) ----
-        vfs = [Signal(VfEntry, name=f"vf{v}") for v in range(n)]
-        with m.If(self.vf_we):
-            for v in range(n):
-                with m.If(self.vf_idx == v):
-                    m.d.sync += vfs[v].eq(self.vf_row)
-
-        # ---- rule memory: row vf * groups + group holds ``lanes`` rules ----
-        row = data.ArrayLayout(RuleEntry, lanes)
-        rules = memory.Memory(shape=row, depth=n * groups, init=[])
-        m.submodules.rules = rules
-        wr = rules.write_port(granularity=1)  # one enable per rule of the row
-        rd = rules.read_port()
+        # ---- writes: two register stages, W1 decodes, W2 drives the tables ----
+        # Both tables' writes take the same two cycles, so they still land in the order they
+        # were made, and everything reaching a table (VF select, rule enable, address, row)
+        # leaves a flip-flop.
         lane_bits = (lanes - 1).bit_length()
         grp = self.rule_idx >> lane_bits
         lane = self.rule_idx[:lane_bits] if lane_bits else Const(0, 1)
-        ok = (self.rule_idx < self._rules) & (self.rule_vf < n)
-        m.d.comb += [
-            wr.addr.eq(self.rule_vf[:vf_bits] * groups + grp),
-            wr.data.eq(Cat(*(self.rule_row for _ in range(lanes)))),
-            wr.en.eq(Mux(self.rule_we & ok, (Const(1, lanes) << lane)[:lanes], 0)),
+        w1_vf_sel, w2_vf_sel = Signal(n), Signal(n)
+        w1_vf_row, w2_vf_row = Signal(VfEntry), Signal(VfEntry)
+        w1_we = Signal()  # a rule write to a slot that exists
+        w1_en = Signal(lanes)
+        w1_addr = Signal(range(n * groups))
+        w1_row, w2_row = Signal(RuleEntry), Signal(RuleEntry)
+        m.d.sync += [
+            w1_vf_sel.eq(Cat(*(self.vf_we & (self.vf_idx == v) for v in range(n)))),
+            w1_vf_row.eq(self.vf_row),
+            w2_vf_sel.eq(w1_vf_sel),
+            w2_vf_row.eq(w1_vf_row),
+            w1_we.eq(self.rule_we & (self.rule_idx < self._rules) & (self.rule_vf < n)),
+            w1_en.eq((Const(1, lanes) << lane)[:lanes]),
+            w1_addr.eq(self.rule_vf[:vf_bits] * groups + grp),
+            w1_row.eq(self.rule_row),
+            w2_row.eq(w1_row),
         ]
 
-        # ---- steering: S1 compares every VF row, S2 picks the VF ----
-        stall = Signal()
-        s1_valid, s2_valid = Signal(), Signal()
-        s1_hdr = Signal(ParsedHdr)
-        s1_eq = Signal(n)
-        s1_default = Signal(n)
-        s1_bounce = Signal(n)
-        s2 = Signal(FrameCtx)
-        m.d.comb += self.i_ready.eq(~stall)
-        with m.If(~stall):
+        # ---- VF table (registers: every row is compared at once) ----
+        vfs = [Signal(VfEntry, name=f"vf{v}") for v in range(n)]
+        for v in range(n):
+            with m.If(w2_vf_sel[v]):
+                m.d.sync += vfs[v].eq(w2_vf_row)
+
+        # ---- rule memory: row vf * groups + group holds ``lanes`` rules ----
+        # The table is cut into columns, one per lane and ``_SLICE``-bit slice of a rule, and
+        # each column into banks of ``_BANK`` rows, one distributed-RAM cell deep. Every column
+        # has address registers of its own (one address fanning out to every cell of the table
+        # spends most of a cycle in routing), and every bank a registered write enable, so no
+        # enable is decoded after its register. Each address copy parks on a different row
+        # whenever its value does not matter, which keeps synthesis from merging the copies.
+        depth = n * groups
+        n_banks = -(-depth // _BANK)
+        rule_bits = data.Layout.cast(RuleEntry).size
+        slices = [(lo, min(lo + _SLICE, rule_bits)) for lo in range(0, rule_bits, _SLICE)]
+        cols = []  # (lane, first bit, end bit, [(write port, read port) per bank])
+        for i in range(lanes):
+            for lo, hi in slices:
+                ports = []
+                for b in range(n_banks):
+                    rows = min(_BANK, depth - b * _BANK)
+                    mem = memory.Memory(shape=hi - lo, depth=rows, init=[])
+                    m.submodules[f"rules{i}_{lo}_{b}"] = mem
+                    ports.append((mem.write_port(), mem.read_port(domain="comb")))
+                cols.append((i, lo, hi, ports))
+        w1_bank = w1_addr[_BANK.bit_length() - 1 :]
+        w2_en = [Signal(n_banks, name=f"w2_en{i}") for i in range(lanes)]
+        for i in range(lanes):
+            m.d.sync += w2_en[i].eq(
+                Cat(*(w1_we & w1_en[i] & (w1_bank == b) for b in range(n_banks)))
+            )
+        for k, (i, lo, hi, ports) in enumerate(cols):
+            w2_addr = Signal(range(depth), name=f"w2_addr{k}")
+            m.d.sync += w2_addr.eq(Mux(w1_we, w1_addr, k % depth))
+            for b, (wr, _) in enumerate(ports):
+                m.d.comb += [
+                    wr.addr.eq(w2_addr),
+                    wr.data.eq(w2_row.as_value()[lo:hi]),
+                    wr.en.eq(w2_en[i][b]),
+                ]
+
+        # ---- steering: S1 compares every VF row in pieces, S2 joins them, S3 picks the VF ----
+        # S1 also takes the flags of every VF row, so a frame is steered by the rows as they
+        # were in one cycle even if one is rewritten while it is in S2 or S3.
+        adv = Signal(init=1)  # the steering stages advance (set by the issue stage)
+        s1_valid, s2_valid, s3_valid = Signal(), Signal(), Signal()
+        s1_hdr, s2_hdr = Signal(ParsedHdr), Signal(ParsedHdr)
+        s1_mac = [Signal(len(_chunks(e.mac, 8)), name=f"s1_mac{v}") for v, e in enumerate(vfs)]
+        s1_vid = [Signal(len(_chunks(e.vlan, 6)), name=f"s1_vid{v}") for v, e in enumerate(vfs)]
+        s1_on, s1_vlan_en, s1_default, s1_bounce = Signal(n), Signal(n), Signal(n), Signal(n)
+        s1_tagged = Signal()
+        s2_eq, s2_default, s2_bounce = Signal(n), Signal(n), Signal(n)
+        s3 = Signal(FrameCtx)
+        m.d.comb += self.i_ready.eq(adv)
+        with m.If(adv):
             h = self.i_hdr
-            m.d.sync += [s1_valid.eq(self.i_valid), s1_hdr.eq(h), s2_valid.eq(s1_valid)]
+            m.d.sync += [
+                s1_valid.eq(self.i_valid),
+                s1_hdr.eq(h),
+                s1_tagged.eq(h.tags != 0),
+                s2_valid.eq(s1_valid),
+                s2_hdr.eq(s1_hdr),
+                s3_valid.eq(s2_valid),
+            ]
             for v, e in enumerate(vfs):
-                tag_ok = Mux(e.vlan_en, (h.tags != 0) & (h.outer_vid == e.vlan), h.tags == 0)
+                pieces = zip(_chunks(e.mac, 8), _chunks(h.dst, 8), strict=True)
+                vids = zip(_chunks(e.vlan, 6), _chunks(h.outer_vid, 6), strict=True)
                 m.d.sync += [
-                    s1_eq[v].eq(e.valid & (e.mac == h.dst) & tag_ok),
+                    s1_mac[v].eq(Cat(*(a == b for a, b in pieces))),
+                    s1_vid[v].eq(Cat(*(a == b for a, b in vids))),
+                    s1_on[v].eq(e.valid),
+                    s1_vlan_en[v].eq(e.vlan_en),
                     s1_default[v].eq(e.default),
                     s1_bounce[v].eq(e.bounce),
                 ]
-            pick = first_one(s1_eq)
-            group_addr = s1_hdr.dst[40]  # I/G bit: multicast and broadcast go to the VMM
+                tag_ok = Mux(s1_vlan_en[v], s1_tagged & s1_vid[v].all(), ~s1_tagged)
+                m.d.sync += s2_eq[v].eq(s1_on[v] & s1_mac[v].all() & tag_ok)
+            m.d.sync += [s2_default.eq(s1_default), s2_bounce.eq(s1_bounce)]
+            pick = first_one(s2_eq)
+            group_addr = s2_hdr.dst[40]  # I/G bit: multicast and broadcast go to the VMM
             kind = Mux(
-                s1_hdr.malformed != Malformed.NONE,
+                s2_hdr.malformed != Malformed.NONE,
                 _MALFORMED,
-                Mux(group_addr | ~s1_eq.any(), _UNKNOWN, _RULES),
+                Mux(group_addr | ~s2_eq.any(), _UNKNOWN, _RULES),
             )
             m.d.sync += [
-                s2.hdr.eq(s1_hdr),
-                s2.kind.eq(kind),
-                s2.vf.eq(encode(pick)),
-                s2.default.eq((s1_default & pick).any()),
-                s2.bounce.eq((s1_bounce & pick).any()),
+                s3.hdr.eq(s2_hdr),
+                s3.kind.eq(kind),
+                s3.vf.eq(encode(pick)),
+                s3.default.eq((s2_default & pick).any()),
+                s3.bounce.eq((s2_bounce & pick).any()),
             ]
 
         # ---- issue: a frame needing rules reads its VF's rows, one group per cycle ----
+        # ``take`` (the current frame leaves, or there is none) and ``adv`` (S3 is empty or
+        # leaves) are worked out a cycle ahead into registers, as are the read addresses: they
+        # fan out over hundreds of flip-flop enables and memory cells, and must leave
+        # flip-flops, not logic.
         cur_valid = Signal()
         cur = Signal(FrameCtx)
         g = Signal(range(groups))
-        needs = cur.kind == _RULES
-        last = ~needs | (g == groups - 1)
-        done = cur_valid & last
-        take = ~cur_valid | done
-        m.d.comb += stall.eq(s2_valid & ~take)
+        last = Signal()  # the current group is the frame's last
+        take = Signal(init=1)  # == ~cur_valid | last
+        r_addrs = [Signal(range(depth), name=f"r_addr{k}") for k in range(len(cols))]
+        pen = Signal()  # == (g == groups - 2): the next group is the frame's last
+        next_last = Mux(take, (s3.kind != _RULES) | (groups == 1), pen)
+        # Without ``take`` a frame is in hand and not at its last group, so stays in hand.
+        next_take = Mux(take, ~s3_valid | next_last, pen)
+        m.d.sync += [
+            cur_valid.eq(Mux(take, s3_valid, cur_valid)),
+            last.eq(next_last),
+            pen.eq(Mux(take, groups == 2, g == groups - 3 if groups > 2 else 0)),
+            take.eq(next_take),
+            adv.eq(~Mux(adv, s2_valid, s3_valid) | next_take),
+        ]
         with m.If(take):
-            m.d.sync += [cur_valid.eq(s2_valid), cur.eq(s2), g.eq(0)]
-        with m.Elif(cur_valid):
+            m.d.sync += [cur.eq(s3), g.eq(0)]
+            for k, r_addr in enumerate(r_addrs):
+                m.d.sync += r_addr.eq(Mux(s3_valid, s3.vf[:vf_bits] * groups, k % depth))
+        with m.Else():
             m.d.sync += g.eq(g + 1)
-        m.d.comb += [rd.addr.eq(cur.vf[:vf_bits] * groups + g), rd.en.eq(1)]
+            for r_addr in r_addrs:
+                m.d.sync += r_addr.eq(r_addr + 1)
 
-        # The pipeline behind the read: P1 (rules read), C1 (per-field compares), C2 (per-rule
-        # match), then the decision.
+        # The pipeline behind the read: P1 (rules read), C1 (per-field compares), C2 (each rule's
+        # compares ORed in a few pieces), C3 (per-rule match), then the decision.
         def stage(name):
             return (
                 Signal(name=f"{name}_valid"),
                 Signal(FrameCtx, name=f"{name}_ctx"),
                 Signal(range(groups), name=f"{name}_g"),
+                Signal(name=f"{name}_first"),  # g == 0, kept as a flag for the decision
                 Signal(name=f"{name}_last"),
             )
 
-        p1, c1, c2 = stage("p1"), stage("c1"), stage("c2")
+        p1, c1, c2, c3 = stage("p1"), stage("c1"), stage("c2"), stage("c3")
         m.d.sync += [
             p1[0].eq(cur_valid),
             p1[1].eq(cur),
             p1[2].eq(g),
-            p1[3].eq(last),
+            p1[3].eq(g == 0),
+            p1[4].eq(last),
             *(a.eq(b) for a, b in zip(c1, p1, strict=True)),
             *(a.eq(b) for a, b in zip(c2, c1, strict=True)),
+            *(a.eq(b) for a, b in zip(c3, c2, strict=True)),
         ]
-        rules_rd = rd.data
-        miss_w = len(_mismatches(rules_rd[0], p1[1].hdr))
-        c1_miss = [Signal(miss_w, name=f"c1_miss{i}") for i in range(lanes)]
-        c1_act = Signal(lanes)
-        c2_hit = Signal(lanes)
-        c2_act = Signal(lanes)
+        p1_cols = []
+        for (_, lo, hi, ports), r_addr in zip(cols, r_addrs, strict=True):
+            p1_col = Signal(hi - lo, name=f"p1_rules{len(p1_cols)}")
+            bank = r_addr[_BANK.bit_length() - 1 :]
+            m.d.sync += p1_col.eq(Array(rd.data for _, rd in ports)[bank])
+            for _, rd in ports:
+                m.d.comb += rd.addr.eq(r_addr)
+            p1_cols.append(p1_col)
+        rules_rd = [
+            RuleEntry(Cat(*(c for (j, *_), c in zip(cols, p1_cols, strict=True) if j == i)))
+            for i in range(lanes)
+        ]
+        # The lanes compare against two copies of the header, so that each sits closer to the
+        # rules it meets. The copies differ while no frame is in P1, when the header does not
+        # matter, which keeps synthesis from merging them.
+        p1_hdrs = [Signal(ParsedHdr, name=f"p1_hdr{c}") for c in range(min(lanes, 2))]
+        for c, copy in enumerate(p1_hdrs):
+            m.d.sync += copy.eq(Mux(cur_valid, cur.hdr, -c))
+        widths = [len(v) for v in _mismatches(rules_rd[0], p1_hdrs[0])]
+        c1_act, c2_act, c3_act = Signal(lanes), Signal(lanes), Signal(lanes)
+        c3_hit = Signal(lanes)
         for i in range(lanes):
+            c1_miss, c1_first, c1_second = (
+                Signal(w, name=f"c1_{what}{i}")
+                for w, what in zip(widths, ("miss", "first", "second"), strict=True)
+            )
+            miss, first, second = _mismatches(rules_rd[i], p1_hdrs[i % len(p1_hdrs)])
+            parts = [c.any() for c in _chunks(c1_miss)] + [(c1_first & c1_second).any()]
+            c2_part = Signal(len(parts), name=f"c2_part{i}")
             m.d.sync += [
-                c1_miss[i].eq(_mismatches(rules_rd[i], p1[1].hdr)),
+                c1_miss.eq(miss),
+                c1_first.eq(first),
+                c1_second.eq(second),
                 c1_act[i].eq(rules_rd[i].action),
-                c2_hit[i].eq(~c1_miss[i].any()),
+                c2_part.eq(Cat(*parts)),
                 c2_act[i].eq(c1_act[i]),
+                c3_hit[i].eq(~c2_part.any()),
+                c3_act[i].eq(c2_act[i]),
             ]
 
         # ---- decision: the first matching rule over the frame's groups, in order ----
-        c2_valid, ctx, cg, clast = c2
+        c3_valid, ctx, cg, cfirst, clast = c3
         found = Signal()  # an earlier group of this frame matched
         f_rule = Signal(8)
         f_act = Signal(Action)
-        hit_here = c2_hit.any()
-        first_lane = first_one(c2_hit)
+        hit_here = c3_hit.any()
+        first_lane = first_one(c3_hit)
         here_rule = Cat(encode(first_lane)[:lane_bits], cg) if lane_bits else cg
-        here_act = (c2_act & first_lane).any()
-        new_found = Mux(cg == 0, hit_here, found | hit_here)
-        keep = (cg != 0) & found
+        here_act = (c3_act & first_lane).any()
+        new_found = Mux(cfirst, hit_here, found | hit_here)
+        keep = ~cfirst & found
         rule_idx = Mux(keep, f_rule, here_rule)
         rule_act = Mux(keep, f_act, here_act)
-        with m.If(c2_valid):
+        with m.If(c3_valid):
             m.d.sync += [found.eq(new_found), f_rule.eq(rule_idx), f_act.eq(rule_act)]
 
         action = Mux(new_found, rule_act, ctx.default)
@@ -319,7 +446,7 @@ class Classifier(wiring.Component):
         )
         is_rules = ctx.kind == _RULES
         m.d.sync += [
-            self.dec_valid.eq(c2_valid & clast),
+            self.dec_valid.eq(c3_valid & clast),
             self.dec.verdict.eq(verdict),
             self.dec.vf_valid.eq(is_rules),
             self.dec.vf.eq(Mux(is_rules, ctx.vf, 0)),
