@@ -136,39 +136,49 @@ class PacketFifo(wiring.Component):
         rd_ptr = Signal(pbits)  # next word to fetch
         dropping = Signal()  # the frame being written has overflowed
         commit = Signal()  # this cycle's beat commits its frame
+        held = Signal(range(SKID + 1))  # fetched words not yet read: s1v + s2v + skid_level
+        # A committed word is fetched whenever there is room for it between the RAM and ``r``.
+        fetch = (held < SKID) & (rd_ptr != commit_ptr)
 
         m.d.comb += self.level.eq(wr_ptr - rd_ptr)
-        # `level == depth`, registered from the next pointers: the RAM's write enable then
-        # depends on registers only, not on a subtraction.
+        # `level == depth`, registered, so the RAM's write enable depends on registers only.
+        # Its next value is picked by the write-side case from compares of registers alone
+        # (``fills``: one more word fills the memory; ``c_full``: the committed words fill
+        # it), so the late inputs (``w_abort``, ``w_valid``) reach it through a mux, not
+        # through a subtraction of the next pointers.
         full = Signal()
+        full_next = Signal()
+        fills = self.level == depth - 1
+        c_full = (commit_ptr - rd_ptr)[:pbits] == depth
         wr_next = Signal(pbits)
         rd_next = Signal(pbits)
-        m.d.sync += [
-            wr_ptr.eq(wr_next),
-            rd_ptr.eq(rd_next),
-            full.eq((wr_next - rd_next)[:pbits] == depth),
-        ]
+        m.d.sync += [wr_ptr.eq(wr_next), rd_ptr.eq(rd_next), full.eq(full_next)]
 
         # Write side.
         m.d.comb += [
             wr_next.eq(wr_ptr),
+            full_next.eq(full & ~fetch),
             ram.w_addr.eq(wr_ptr[:abits]),
             ram.w_data.data.eq(self.w_data),
             ram.w_data.last.eq(self.w_last),
         ]
         m.d.sync += [self.committed.eq(0), self.overflow.eq(0)]
         with m.If(self.w_abort):
-            m.d.comb += wr_next.eq(commit_ptr)
+            m.d.comb += [wr_next.eq(commit_ptr), full_next.eq(c_full & ~fetch)]
             m.d.sync += dropping.eq(0)
         with m.Elif(self.w_valid):
             with m.If(dropping | full):
                 with m.If(self.w_last):
-                    m.d.comb += wr_next.eq(commit_ptr)
+                    m.d.comb += [wr_next.eq(commit_ptr), full_next.eq(c_full & ~fetch)]
                     m.d.sync += [dropping.eq(0), self.overflow.eq(1)]
                 with m.Else():
                     m.d.sync += dropping.eq(1)
             with m.Else():
-                m.d.comb += [ram.w_en.eq(1), wr_next.eq(wr_ptr + 1)]
+                m.d.comb += [
+                    ram.w_en.eq(1),
+                    wr_next.eq(wr_ptr + 1),
+                    full_next.eq(fills & ~fetch),  # not full now, so level < depth
+                ]
                 with m.If(self.w_last):
                     m.d.comb += commit.eq(1)
                     m.d.sync += [commit_ptr.eq(wr_ptr + 1), self.committed.eq(1)]
@@ -185,11 +195,9 @@ class PacketFifo(wiring.Component):
         skid_r = skid.read_port(domain="comb")
         s1v = Signal()  # the RAM's read latch holds a fetched word
         s2v = Signal()  # the RAM's output register holds a fetched word
-        held = Signal(range(SKID + 1))  # fetched words not yet read: s1v + s2v + skid_level
         skid_level = Signal(range(SKID + 1))
         skid_wr = Signal(range(SKID))
         skid_rd = Signal(range(SKID))
-        fetch = (held < SKID) & (rd_ptr != commit_ptr)
         pop = self.r.valid & self.r.ready
         m.d.comb += [
             ram.r_addr.eq(rd_ptr[:abits]),

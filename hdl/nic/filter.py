@@ -56,8 +56,9 @@ class _Credits:
     def __init__(self, m: Module, name: str, depth: int, push, pop):
         self.free = Signal(range(depth + 1), init=depth, name=f"{name}_free")
         m.d.sync += self.free.eq(self.free - push + pop)
-        #: the frame whose last beat is this cycle can be admitted
-        self.room = self.free > push
+        #: the frame whose last beat is this cycle can be admitted (``free > push``, as ORs of
+        #: bits rather than a carry chain: it feeds the ingress buffer's abort)
+        self.room = Mux(push, self.free[1:].any(), self.free.any())
 
 
 class NicFilter(wiring.Component):
