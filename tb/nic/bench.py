@@ -69,8 +69,8 @@ def render(hw: dict, sw: dict) -> str:
         "",
         "| traffic | frames | bytes | steady bits / cycle out | steady bits / cycle in "
         "| % of bus (steady) | bits / cycle (span) | % of bus (span) "
-        "| decision latency (cycles) | drops |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| decision latency (cycles) | forwarding latency (cycles) | drops |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in hw.items():
         if name == "documented_latency":
@@ -81,7 +81,7 @@ def render(hw: dict, sw: dict) -> str:
             f"| {name} | {r['frames']} | {r['bytes']} | {steady:.1f} "
             f"| {r['window_in_bits_per_cycle']:.1f} | {r['window_bus_pct']:.1f} "
             f"| {r['bits_per_cycle']:.1f} | {r['bus_pct']:.1f} | {lo}..{hi} "
-            f"| {sum(r['overflow'])} |"
+            f"| {r['forward_latency']} | {sum(r['overflow'])} |"
         )
     s = sw["share"]
     lines += [
@@ -95,7 +95,8 @@ def render(hw: dict, sw: dict) -> str:
         "and last frames' lengths (100 = the filter kept pace with a saturated line, no "
         "bubble). Decision latency: from a "
         f"frame's last beat on rx to its decision; documented {hw['documented_latency']} cycles "
-        "for a frame that needs rules.",
+        "for a frame that needs rules. Forwarding latency: from the first frame's last beat "
+        "on rx to its first beat on an output, the pipeline idle.",
         "",
         f"VMM software filter (Python model): **{sw['vmm_fps']:,.0f} frames/s** on the bounced "
         f"frames of a generated mix; hardware decided {s['hardware']} of {s['frames']} frames "

@@ -102,6 +102,8 @@ async def _measure(tb: NicTB, frames: list[bytes]) -> dict:
         "window_in_bits_per_cycle": 8 * win_in / win_cycles,
         "window_bus_pct": 100.0 * win_beats / win_cycles,
         "latency": [min(lat) - span["first_in"], max(lat) - span["first_in"]],
+        # the first frame meets an idle pipeline: its last beat in to its first beat out
+        "forward_latency": span["first_out"] - span["first_in"] - _last_beats(frames, bpb)[0],
         "overflow": await tb.overflows(),
         "wall_s": wall,
     }
