@@ -161,6 +161,9 @@ class PacketFifo(wiring.Component):
             ram.w_addr.eq(wr_ptr[:abits]),
             ram.w_data.data.eq(self.w_data),
             ram.w_data.last.eq(self.w_last),
+            # Not gated by ``w_abort`` (a late input that would fan out to every block RAM):
+            # an aborted beat lands in a free word, past the rolled-back pointer, unread.
+            ram.w_en.eq(self.w_valid & ~(dropping | full)),
         ]
         m.d.sync += [self.committed.eq(0), self.overflow.eq(0)]
         with m.If(self.w_abort):
@@ -175,7 +178,6 @@ class PacketFifo(wiring.Component):
                     m.d.sync += dropping.eq(1)
             with m.Else():
                 m.d.comb += [
-                    ram.w_en.eq(1),
                     wr_next.eq(wr_ptr + 1),
                     full_next.eq(fills & ~fetch),  # not full now, so level < depth
                 ]

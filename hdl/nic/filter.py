@@ -55,10 +55,15 @@ class _Credits:
 
     def __init__(self, m: Module, name: str, depth: int, push, pop):
         self.free = Signal(range(depth + 1), init=depth, name=f"{name}_free")
-        m.d.sync += self.free.eq(self.free - push + pop)
-        #: the frame whose last beat is this cycle can be admitted (``free > push``, as ORs of
-        #: bits rather than a carry chain: it feeds the ingress buffer's abort)
-        self.room = Mux(push, self.free[1:].any(), self.free.any())
+        free_next = Signal.like(self.free, name=f"{name}_free_next")
+        m.d.comb += free_next.eq(self.free - push + pop)
+        m.d.sync += self.free.eq(free_next)
+        # ``free > 0`` and ``free > 1``, registered: the room check feeds the ingress buffer's
+        # abort, so it must be a mux of flip-flops, not a compare.
+        self.some, self.two = Signal(init=depth > 0), Signal(init=depth > 1)
+        m.d.sync += [self.some.eq(free_next.any()), self.two.eq(free_next[1:].any())]
+        #: the frame whose last beat is this cycle can be admitted: ``free > push``
+        self.room = Mux(push, self.two, self.some)
 
 
 class NicFilter(wiring.Component):
