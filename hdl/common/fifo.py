@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from amaranth import Module, Shape, Signal
+from amaranth import Module, Mux, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -67,12 +67,17 @@ class PacketFifo(wiring.Component):
     probe : SimpleNamespace
         Set by ``elaborate``, for formal harnesses: the pointers ``wr_ptr``, ``commit_ptr`` and
         ``rd_ptr`` (word counts modulo a power of two above ``depth + SKID``; ``rd_ptr`` is
-        the next word to fetch), ``dropping``, ``full`` (registered ``level == depth``),
-        ``ram`` (the :class:`~hdl.common.PipelinedRam`, whose own ``probe`` has the read latch
-        and the words), ``s1v`` and ``s2v`` (the read latch and the output register hold a
-        fetched word), ``held`` (fetched words not yet read), and the skid buffer's
-        ``skid_level``, ``skid_wr``, ``skid_rd`` and ``skid_words`` (by address). Only the
-        ``"formal"`` platform reads out the words.
+        the next word to fetch), ``avail`` (registered ``rd_ptr != commit_ptr``),
+        ``fills`` and ``c_full`` (registered ``level == depth - 1`` and committed words
+        ``== depth``), ``rd_p1``, ``rd_m2`` and ``rd_lim`` (``rd_ptr`` plus 1, ``depth - 2``
+        and ``depth - 1``),
+        ``dropping``, ``full`` (registered ``level == depth``), ``w_ok`` (registered
+        ``~full``), ``ram`` (the
+        :class:`~hdl.common.PipelinedRam`, whose own ``probe`` has the read latch and the
+        words), ``s1v`` and ``s2v`` (the read latch and the output register hold a fetched
+        word), ``held`` (fetched words not yet read), and the skid buffer's ``skid_level``,
+        ``skid_wr``, ``skid_rd`` and ``skid_words`` (by address). Only the ``"formal"``
+        platform reads out the words.
 
     Raises
     ------
@@ -137,50 +142,79 @@ class PacketFifo(wiring.Component):
         dropping = Signal()  # the frame being written has overflowed
         commit = Signal()  # this cycle's beat commits its frame
         held = Signal(range(SKID + 1))  # fetched words not yet read: s1v + s2v + skid_level
-        # A committed word is fetched whenever there is room for it between the RAM and ``r``.
-        fetch = (held < SKID) & (rd_ptr != commit_ptr)
+        avail = Signal()  # == (rd_ptr != commit_ptr): a committed word is left to fetch
+        # A committed word is fetched whenever there is room for it between the RAM and ``r``;
+        # from registers alone, as ``fetch`` moves the read pointer and the block RAM's address.
+        fetch = (held < SKID) & avail
 
         m.d.comb += self.level.eq(wr_ptr - rd_ptr)
         # `level == depth`, registered, so the RAM's write enable depends on registers only.
-        # Its next value is picked by the write-side case from compares of registers alone
-        # (``fills``: one more word fills the memory; ``c_full``: the committed words fill
-        # it), so the late inputs (``w_abort``, ``w_valid``) reach it through a mux, not
-        # through a subtraction of the next pointers.
-        full = Signal()
+        # Its next value, and those of the two flags it is made from (``fills``: one more word
+        # fills the memory; ``c_full``: the committed words fill it), are picked by the
+        # write-side case (hold, write, roll back) and ``fetch`` from flags and equalities of
+        # registers, so the late inputs (``w_abort``, ``w_valid``) reach them through a mux.
+        full, fills, c_full = Signal(), Signal(), Signal()
         full_next = Signal()
-        fills = self.level == depth - 1
-        c_full = (commit_ptr - rd_ptr)[:pbits] == depth
+        # ``rd_ptr + 1``, ``rd_ptr + depth - 2`` and ``rd_ptr + depth - 1``, kept in registers
+        # so that the compares are equalities of registers, with no adder before them.
+        rd_p1 = Signal(pbits, init=1)
+        rd_m2 = Signal(pbits, init=(depth - 2) % (1 << pbits))
+        rd_lim = Signal(pbits, init=depth - 1)
+        written, rolled = Signal(), Signal()  # this cycle's write case (else: hold)
+        m.d.comb += full_next.eq(Mux(rolled, c_full, Mux(written, fills, full)) & ~fetch)
+        m.d.sync += [
+            full.eq(full_next),
+            # level' == depth - 1: from level == depth - 1 (hold), depth - 2 (write), or
+            # depth (hold and fetch); or committed level == depth - 1 (roll back)
+            fills.eq(
+                Mux(
+                    rolled,
+                    Mux(fetch, c_full, commit_ptr == rd_lim),
+                    Mux(written, Mux(fetch, fills, wr_ptr == rd_m2), Mux(fetch, full, fills)),
+                )
+            ),
+            # committed level' == depth: from committed level == depth (no commit), or level ==
+            # depth - 1 (the commit of this cycle's word); never after a fetch
+            c_full.eq(Mux(commit, fills, c_full) & ~fetch),
+        ]
         wr_next = Signal(pbits)
         rd_next = Signal(pbits)
-        m.d.sync += [wr_ptr.eq(wr_next), rd_ptr.eq(rd_next), full.eq(full_next)]
+        dropping_next = Signal()
+        # The RAM's write enable: ``~full``, in a register of its own, as it fans out to every
+        # block RAM of the memory (which would pull ``full`` away from the logic around it).
+        # The RAM writes the word at ``wr_ptr`` on every cycle the memory is not full, with a
+        # beat or not: that word is free (past every committed and every tentative word), and
+        # a beat that is kept overwrites it before the pointer moves past it, so the enable
+        # needs no input of this cycle (``w_valid`` and ``w_abort`` fan out no further).
+        w_ok = Signal(init=1)
+        m.d.sync += [
+            wr_ptr.eq(wr_next),
+            rd_ptr.eq(rd_next),
+            dropping.eq(dropping_next),
+            w_ok.eq(~full_next),
+        ]
 
         # Write side.
         m.d.comb += [
             wr_next.eq(wr_ptr),
-            full_next.eq(full & ~fetch),
+            dropping_next.eq(dropping),
             ram.w_addr.eq(wr_ptr[:abits]),
             ram.w_data.data.eq(self.w_data),
             ram.w_data.last.eq(self.w_last),
-            # Not gated by ``w_abort`` (a late input that would fan out to every block RAM):
-            # an aborted beat lands in a free word, past the rolled-back pointer, unread.
-            ram.w_en.eq(self.w_valid & ~(dropping | full)),
+            ram.w_en.eq(w_ok),
         ]
         m.d.sync += [self.committed.eq(0), self.overflow.eq(0)]
         with m.If(self.w_abort):
-            m.d.comb += [wr_next.eq(commit_ptr), full_next.eq(c_full & ~fetch)]
-            m.d.sync += dropping.eq(0)
+            m.d.comb += [wr_next.eq(commit_ptr), rolled.eq(1), dropping_next.eq(0)]
         with m.Elif(self.w_valid):
             with m.If(dropping | full):
                 with m.If(self.w_last):
-                    m.d.comb += [wr_next.eq(commit_ptr), full_next.eq(c_full & ~fetch)]
-                    m.d.sync += [dropping.eq(0), self.overflow.eq(1)]
+                    m.d.comb += [wr_next.eq(commit_ptr), rolled.eq(1), dropping_next.eq(0)]
+                    m.d.sync += self.overflow.eq(1)
                 with m.Else():
-                    m.d.sync += dropping.eq(1)
+                    m.d.comb += dropping_next.eq(1)
             with m.Else():
-                m.d.comb += [
-                    wr_next.eq(wr_ptr + 1),
-                    full_next.eq(fills & ~fetch),  # not full now, so level < depth
-                ]
+                m.d.comb += [wr_next.eq(wr_ptr + 1), written.eq(1)]
                 with m.If(self.w_last):
                     m.d.comb += commit.eq(1)
                     m.d.sync += [commit_ptr.eq(wr_ptr + 1), self.committed.eq(1)]
@@ -220,7 +254,11 @@ class PacketFifo(wiring.Component):
             skid_wr.eq(skid_wr + s2v),
             skid_rd.eq(skid_rd + pop),
         ]
-        m.d.comb += rd_next.eq(rd_ptr + fetch)
+        m.d.comb += rd_next.eq(Mux(fetch, rd_p1, rd_ptr))  # no adder after `fetch`
+        m.d.sync += [rd_p1.eq(rd_p1 + fetch), rd_m2.eq(rd_m2 + fetch), rd_lim.eq(rd_lim + fetch)]
+        # A commit leaves a word to fetch (the frame's last word is past every fetch); else a
+        # fetch moves ``rd_ptr`` one nearer ``commit_ptr``, compared ahead from registers.
+        m.d.sync += avail.eq(commit | Mux(fetch, rd_p1 != commit_ptr, avail))
 
         # Counted from the cycle its commit takes effect, as `committed` pulses.
         frame_out = self.r.valid & self.r.ready & self.r.payload.last
@@ -234,7 +272,14 @@ class PacketFifo(wiring.Component):
             commit_ptr=commit_ptr,
             full=full,
             rd_ptr=rd_ptr,
+            avail=avail,
+            fills=fills,
+            c_full=c_full,
+            rd_p1=rd_p1,
+            rd_m2=rd_m2,
+            rd_lim=rd_lim,
             dropping=dropping,
+            w_ok=w_ok,
             ram=ram,
             s1v=s1v,
             s2v=s2v,
