@@ -2,7 +2,8 @@
 :mod:`vmassist.formal`.
 
 The whole :class:`~hdl.nic.filter.NicFilter` (parser, classifier, rule memories) is too big
-for a solver, so the proofs are over its store-and-forward path, :class:`~hdl.nic.egress.Egress`
+for a solver, so the classifier is checked on its own (``formal_classify.py``, registered
+below) and the delivery proofs are over its store-and-forward path, :class:`~hdl.nic.egress.Egress`
 (the ingress buffer, the egress and the output queues), made small: 8-bit beats, 4 VFs, 4-beat
 queues (the same generator as the filter's, where only the widths differ). Everything around
 it is free: the frames written (any lengths, gaps and aborts), the decisions (any, in commit
@@ -27,6 +28,7 @@ from vmassist.formats.nic import Decision, VerdictCode
 from ..common.fifo import SKID
 from ..common.params import require
 from .egress import Egress
+from .formal_classify import ClassifierHarness
 
 __all__ = ["PROOFS", "EgressHarness"]
 
@@ -629,5 +631,18 @@ PROOFS: list[Proof] = [
         depth=30,
         mode="cover",
         timeout=1800,
+    ),
+    # The classifier (``formal_classify.py``) at 2 VFs x 2 rules, 64 bits (1 lane, 2 groups):
+    # every row in place from cycle 6, when W may be taken. Depth 20 checks W taken in cycles
+    # 6..9 (10 cycles to its decision), about 2 minutes; the unpaced run, where the decision's
+    # value is left out (the solver's time then grows several times per cycle), checks W taken
+    # in cycles 6..16 against the 13-cycle bound in half a minute.
+    Proof("nic.classify_decision", lambda: ClassifierHarness(), depth=20, mode="bmc", timeout=900),
+    Proof(
+        "nic.classify_response",
+        lambda: ClassifierHarness(paced=False),
+        depth=30,
+        mode="bmc",
+        timeout=600,
     ),
 ]
