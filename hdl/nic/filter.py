@@ -55,13 +55,18 @@ class _Credits:
 
     def __init__(self, m: Module, name: str, depth: int, push, pop):
         self.free = Signal(range(depth + 1), init=depth, name=f"{name}_free")
-        free_next = Signal.like(self.free, name=f"{name}_free_next")
-        m.d.comb += free_next.eq(self.free - push + pop)
-        m.d.sync += self.free.eq(free_next)
+        m.d.sync += self.free.eq(self.free - push + pop)
         # ``free > 0`` and ``free > 1``, registered: the room check feeds the ingress buffer's
-        # abort, so it must be a mux of flip-flops, not a compare.
+        # abort, so it must be a mux of flip-flops, not a compare. Their next values are picked
+        # by ``push`` and ``pop`` (``pop`` is late) from flags and a compare of ``free``, never
+        # from the sum. A push always had room, so ``free > 0`` before it.
         self.some, self.two = Signal(init=depth > 0), Signal(init=depth > 1)
-        m.d.sync += [self.some.eq(free_next.any()), self.two.eq(free_next[1:].any())]
+        three = self.free > 2
+        up, down = pop & ~push, push & ~pop
+        m.d.sync += [
+            self.some.eq(Mux(up, 1, Mux(down, self.two, self.some))),
+            self.two.eq(Mux(up, self.some, Mux(down, three, self.two))),
+        ]
         #: the frame whose last beat is this cycle can be admitted: ``free > push``
         self.room = Mux(push, self.two, self.some)
 
