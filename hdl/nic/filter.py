@@ -287,13 +287,23 @@ class NicFilter(wiring.Component):
         dest = Mux(rj_first, rj.tdest, rj_dest)
         rj_bad = Signal()  # a frame for no VF ended
         m.d.sync += rj_bad.eq(rj.tvalid & rj.tlast & (dest >= n))
+        # Each beat is registered with its queue already picked, so no queue's write side
+        # starts from the demultiplexer.
+        rj_sel = Signal(n)
+        rj_beat = Signal(beat_layout(width))
+        rj_last = Signal()
+        m.d.sync += [
+            rj_sel.eq(Cat(*(rj.tvalid & (dest == k) for k in range(n)))),
+            rj_beat.eq(Cat(rj.tdata, rj.tkeep)),
+            rj_last.eq(rj.tlast),
+        ]
         rj_q = [PacketFifo(beat_layout(width), depth) for _ in range(n)]
         for k in range(n):
             m.submodules[f"rj{k}_q"] = rj_q[k]
             m.d.comb += [
-                rj_q[k].w_valid.eq(rj.tvalid & (dest == k)),
-                rj_q[k].w_data.eq(Cat(rj.tdata, rj.tkeep)),
-                rj_q[k].w_last.eq(rj.tlast),
+                rj_q[k].w_valid.eq(rj_sel[k]),
+                rj_q[k].w_data.eq(rj_beat),
+                rj_q[k].w_last.eq(rj_last),
             ]
 
         # ---- each VF's output: its filter queue and its re-inject queue, a frame at a time ----
@@ -430,21 +440,31 @@ class _Counters:
         self._hits_csr = self.hits.read_port()
 
     def read(self, kind, vf, rule):
-        """The selected counter, registered (valid the second cycle after the selection)."""
+        """The selected counter, registered (valid the third cycle after the selection). The
+        choice is made in two registered steps, within each kind by index and then by kind,
+        so no read multiplexer spans every counter."""
         m = self.m
         value = Signal(32)
         port = self._hits_csr
         m.d.comb += [port.addr.eq(vf * self.rules + rule), port.en.eq(1)]
-        kind_q = Signal.like(kind)
-        m.d.sync += kind_q.eq(kind)
+        kind_q, kind_qq = Signal.like(kind), Signal.like(kind)
+        hits_q = Signal(32)
+        m.d.sync += [kind_q.eq(kind), kind_qq.eq(kind_q), hits_q.eq(port.data)]
+        by_kind = {}  # kind -> the selected index's count, registered
+        for (k, i), reg in self.regs.items():
+            if k not in by_kind:
+                by_kind[k] = Signal(32, name=f"cnt_sel_{k.name.lower()}")
+                m.d.sync += by_kind[k].eq(0)
+            with m.If(vf == i):
+                m.d.sync += by_kind[k].eq(reg)
         reg_val = Signal(32)
-        with m.Switch(Cat(vf, kind)):
-            for (k, i), reg in self.regs.items():
-                with m.Case(int(k) << 8 | i):
-                    m.d.sync += reg_val.eq(reg)
+        with m.Switch(kind_q):
+            for k, val in by_kind.items():
+                with m.Case(int(k)):
+                    m.d.sync += reg_val.eq(val)
             with m.Default():
                 m.d.sync += reg_val.eq(0)
-        m.d.comb += value.eq(Mux(kind_q == CounterKind.RULE_HITS, port.data, reg_val))
+        m.d.comb += value.eq(Mux(kind_qq == CounterKind.RULE_HITS, hits_q, reg_val))
         out = Signal(32)
         m.d.sync += out.eq(value)
         return out
