@@ -440,16 +440,15 @@ class _Counters:
         self._hits_csr = self.hits.read_port()
 
     def read(self, kind, vf, rule):
-        """The selected counter, registered (valid the third cycle after the selection). The
-        choice is made in two registered steps, within each kind by index and then by kind,
-        so no read multiplexer spans every counter."""
+        """The selected counter, registered (valid the second cycle after the selection). The
+        first register holds each kind's count at the selected index, so no multiplexer spans
+        every counter: the second picks the kind."""
         m = self.m
         value = Signal(32)
         port = self._hits_csr
         m.d.comb += [port.addr.eq(vf * self.rules + rule), port.en.eq(1)]
-        kind_q, kind_qq = Signal.like(kind), Signal.like(kind)
-        hits_q = Signal(32)
-        m.d.sync += [kind_q.eq(kind), kind_qq.eq(kind_q), hits_q.eq(port.data)]
+        kind_q = Signal.like(kind)
+        m.d.sync += kind_q.eq(kind)
         by_kind = {}  # kind -> the selected index's count, registered
         for (k, i), reg in self.regs.items():
             if k not in by_kind:
@@ -457,14 +456,12 @@ class _Counters:
                 m.d.sync += by_kind[k].eq(0)
             with m.If(vf == i):
                 m.d.sync += by_kind[k].eq(reg)
-        reg_val = Signal(32)
         with m.Switch(kind_q):
+            with m.Case(CounterKind.RULE_HITS):
+                m.d.comb += value.eq(port.data)
             for k, val in by_kind.items():
                 with m.Case(int(k)):
-                    m.d.sync += reg_val.eq(val)
-            with m.Default():
-                m.d.sync += reg_val.eq(0)
-        m.d.comb += value.eq(Mux(kind_qq == CounterKind.RULE_HITS, hits_q, reg_val))
+                    m.d.comb += value.eq(val)
         out = Signal(32)
         m.d.sync += out.eq(value)
         return out

@@ -267,7 +267,7 @@ NIC_CSR = RegisterMap(
             "CNT_VAL",
             0x040,
             Access.RO,
-            "The counter CNT_SEL selects (32 bits, wrapping), valid from the third cycle "
+            "The counter CNT_SEL selects (32 bits, wrapping), valid from the second cycle "
             "after CNT_SEL is written.",
             ("value", 0, 32, "count"),
         ),
