@@ -67,17 +67,15 @@ class PacketFifo(wiring.Component):
     probe : SimpleNamespace
         Set by ``elaborate``, for formal harnesses: the pointers ``wr_ptr``, ``commit_ptr`` and
         ``rd_ptr`` (word counts modulo a power of two above ``depth + SKID``; ``rd_ptr`` is
-        the next word to fetch), ``avail`` (registered ``rd_ptr != commit_ptr``),
-        ``fills`` and ``c_full`` (registered ``level == depth - 1`` and committed words
-        ``== depth``), ``rd_p1``, ``rd_m2`` and ``rd_lim`` (``rd_ptr`` plus 1, ``depth - 2``
-        and ``depth - 1``),
-        ``dropping``, ``full`` (registered ``level == depth``), ``w_ok`` (registered
-        ``~full``), ``ram`` (the
-        :class:`~hdl.common.PipelinedRam`, whose own ``probe`` has the read latch and the
-        words), ``s1v`` and ``s2v`` (the read latch and the output register hold a fetched
-        word), ``held`` (fetched words not yet read), and the skid buffer's ``skid_level``,
-        ``skid_wr``, ``skid_rd`` and ``skid_words`` (by address). Only the ``"formal"``
-        platform reads out the words.
+        the next word to fetch); ``rd_p1``, ``rd_m2`` and ``rd_lim`` (``rd_ptr`` plus 1,
+        ``depth - 2`` and ``depth - 1``); the registered flags ``avail`` (``rd_ptr !=
+        commit_ptr``), ``full`` (``level == depth``), ``fills`` (``level == depth - 1``),
+        ``c_full`` (committed words ``== depth``), ``w_ok`` (``~full``) and ``dropping``;
+        ``ram`` (the :class:`~hdl.common.PipelinedRam`, whose own ``probe`` has the read latch
+        and the words); ``s1v`` and ``s2v`` (the read latch and the output register hold a
+        fetched word), ``held`` (fetched words not yet read), and the skid buffer's
+        ``skid_level``, ``skid_wr``, ``skid_rd`` and ``skid_words`` (by address). Only the
+        ``"formal"`` platform reads out the words.
 
     Raises
     ------
