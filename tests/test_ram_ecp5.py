@@ -12,18 +12,17 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from amaranth.back import verilog
 
 from hdl.common import PipelinedRam
 from hdl.common.ram import dp16kd_mode
+from vmassist.synth import Ecp5Target
 from vmassist.toolchain import SIMULATORS, tool_env, verilator_makeflags
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "tb" / "ecp5" / "DP16KD.v"
-ECP5 = SimpleNamespace(family="ecp5")
 CYCLES = 6000
 
 TB = """\
@@ -73,7 +72,7 @@ endmodule
 
 def _build(tmp_path: Path, width: int, depth: int, seed: int) -> list[Path]:
     files = []
-    for name, platform in (("ram_ref", None), ("ram_dut", ECP5)):
+    for name, platform in (("ram_ref", None), ("ram_dut", Ecp5Target())):
         ram = PipelinedRam(width, depth)
         text = verilog.convert(ram, name=name, platform=platform, emit_src=False)
         path = tmp_path / f"{name}.v"

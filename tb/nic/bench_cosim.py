@@ -66,6 +66,7 @@ async def _measure(tb: NicTB, frames: list[bytes]) -> dict:
     wall = time.perf_counter() - wall
     w.cancel()
     bpb = tb.width // 8
+    ends = _last_beats(frames, bpb)  # each frame's last beat, in cycles from the first
     beats_in = sum(-(-len(f) // bpb) for f in frames)
     # Two store-and-forward stages (ingress buffer, output queue): the first frame starts out
     # two of its own lengths after its first beat, the last frame two of its own; the output
@@ -78,16 +79,11 @@ async def _measure(tb: NicTB, frames: list[bytes]) -> dict:
     hi = span["first_in"] + 3 * (span["last_in"] - span["first_in"]) // 4
     win_cycles = hi - lo
     win_in = sum(
-        len(f)
-        for f, t in zip(frames, _last_beats(frames, bpb), strict=True)
-        if lo <= span["first_in"] + t < hi
+        len(f) for f, t in zip(frames, ends, strict=True) if lo <= span["first_in"] + t < hi
     )
     win_out = sum(b for c, _, b in out_bytes if lo <= c < hi)
     win_beats = sum(k for c, k, _ in out_bytes if lo <= c < hi)
-    lat = [
-        c - first
-        for c, first in zip(tb.got.decision_cycles[lasts:], _last_beats(frames, bpb), strict=True)
-    ]
+    lat = [c - first for c, first in zip(tb.got.decision_cycles[lasts:], ends, strict=True)]
     return {
         "frames": len(frames),
         "bytes": sum(map(len, frames)),
@@ -103,7 +99,7 @@ async def _measure(tb: NicTB, frames: list[bytes]) -> dict:
         "window_bus_pct": 100.0 * win_beats / win_cycles,
         "latency": [min(lat) - span["first_in"], max(lat) - span["first_in"]],
         # the first frame meets an idle pipeline: its last beat in to its first beat out
-        "forward_latency": span["first_out"] - span["first_in"] - _last_beats(frames, bpb)[0],
+        "forward_latency": span["first_out"] - span["first_in"] - ends[0],
         "overflow": await tb.overflows(),
         "wall_s": wall,
     }
