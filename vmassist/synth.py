@@ -266,6 +266,8 @@ def synthesize(
                 "1",
                 "--report",
                 "report.json",
+                "--sdf",
+                "timing.sdf",
             ],
             workdir,
             workdir / "nextpnr.log",
