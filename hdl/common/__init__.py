@@ -1,12 +1,14 @@
 """Building blocks shared by every system: AXI4-Lite master, CSR slave, AXI4-Stream signature,
-frame FIFO, frame arbiter and pipelined block RAM."""
+frame FIFO, credit FIFO, frame arbiter, stream register slice and pipelined block RAM."""
 
 from .arbiter import FrameArbiter
 from .axil import AxiLiteMaster, AxiLiteSignature, MemCmd, MemResp
 from .axis import AxiStreamSignature, FrameBeat
+from .creditfifo import CreditFifo
 from .csr import CsrBlock
 from .fifo import PacketFifo
 from .ram import PipelinedRam
+from .regslice import StreamRegister
 
 __all__ = [
     "AxiLiteSignature",
@@ -17,6 +19,8 @@ __all__ = [
     "AxiStreamSignature",
     "FrameBeat",
     "PacketFifo",
+    "CreditFifo",
     "PipelinedRam",
     "FrameArbiter",
+    "StreamRegister",
 ]
