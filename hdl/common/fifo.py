@@ -242,13 +242,14 @@ class PacketFifo(wiring.Component):
             skid_w.data.eq(ram.r_data),
             skid_r.addr.eq(skid_rd),
             self.r.payload.eq(skid_r.data),
-            self.r.valid.eq(skid_level != 0),
         ]
         m.d.sync += [
             s1v.eq(fetch),
             s2v.eq(s1v),
             held.eq(held + fetch - pop),
             skid_level.eq(skid_level + s2v - pop),
+            # == skid_level' != 0, picked by ``pop`` (late) rather than compared after the sum
+            self.r.valid.eq(s2v | Mux(pop, skid_level != 1, self.r.valid)),
             skid_wr.eq(skid_wr + s2v),
             skid_rd.eq(skid_rd + pop),
         ]

@@ -85,7 +85,8 @@ class Egress(wiring.Component):
     probe : SimpleNamespace
         Set by ``elaborate``, for formal harnesses: ``buf`` and ``queues`` (the VF queues then
         the VMM queue, each a :class:`~hdl.common.PacketFifo` with its own ``probe``), and the
-        egress register ``e_valid``, ``e_beat``, ``e_last``, ``e_to``.
+        egress register ``e_valid``, ``e_beat``, ``e_last``, ``e_to`` and ``e_go`` (the queues'
+        write enables, ``e_to`` while ``e_valid``).
 
     Raises
     ------
@@ -171,13 +172,19 @@ class Egress(wiring.Component):
         e_beat = Signal(beat_layout(width, Decision))
         e_last = Signal()
         e_to = Signal(n + 1)  # one-hot: VF queues, then the VMM queue; none = dropped
+        # == Mux(e_valid, e_to, 0): each queue's write enable in a register of its own, next to
+        # its queue, rather than one valid fanning out to every queue's write logic.
+        e_go = Signal(n + 1)
+        route = self.route(dec.payload)
+        moving = buf.r.valid & dec.valid
         m.d.sync += [
-            e_valid.eq(buf.r.valid & dec.valid),
+            e_valid.eq(moving),
             e_beat.data.eq(buf.r.payload.data.data),
             e_beat.keep.eq(buf.r.payload.data.keep),
             e_beat.user.eq(dec.payload),
             e_last.eq(buf.r.payload.last),
-            e_to.eq(self.route(dec.payload)),
+            e_to.eq(route),
+            e_go.eq(route & moving.replicate(n + 1)),
         ]
 
         vf_q = [PacketFifo(beat_layout(width), depth) for _ in range(n)]
@@ -188,7 +195,7 @@ class Egress(wiring.Component):
         m.submodules.vmm_q = vmm_q
         for k, q in enumerate(queues):
             m.d.comb += [
-                q.w_valid.eq(e_valid & e_to[k]),
+                q.w_valid.eq(e_go[k]),
                 q.w_data.eq(e_beat if q is vmm_q else Cat(e_beat.data, e_beat.keep)),
                 q.w_last.eq(e_last),
             ]
@@ -199,6 +206,12 @@ class Egress(wiring.Component):
 
         # For formal harnesses (hdl/nic/formal.py); no effect on the design.
         self.probe = SimpleNamespace(
-            buf=buf, queues=queues, e_valid=e_valid, e_beat=e_beat, e_last=e_last, e_to=e_to
+            buf=buf,
+            queues=queues,
+            e_valid=e_valid,
+            e_beat=e_beat,
+            e_last=e_last,
+            e_to=e_to,
+            e_go=e_go,
         )
         return m

@@ -483,6 +483,7 @@ class EgressHarness(Elaboratable):
                     Assert(v.nskid <= SKID),
                     Assert(v.held <= SKID),
                     Assert(pr.skid_wr == (pr.skid_rd + v.nskid)[: len(pr.skid_wr)]),
+                    Assert(v.fifo.r.valid == (v.nskid != 0)),
                     Assert(v.ncommitted <= v.level),
                     Assert((v.pending == 0) | v.last_at((v.cm - 1)[:pw])),
                 ]
@@ -575,6 +576,7 @@ class EgressHarness(Elaboratable):
             Assert(~(e.e_valid & ~e.e_last) | (eg.dec.valid & (e.e_to == dec_route))),
             Assert(~(e.e_valid & ~e.e_last) | (e.e_beat.user == eg.dec.payload)),
             Assert(emid == Mux(e.e_valid, Mux(h.efirst, 0, e.e_to), Mux(h.rmid, dec_route, 0))),
+            Assert(e.e_go == Mux(e.e_valid, e.e_to, 0)),
         ]
 
         # ---- the output queues ----
