@@ -91,8 +91,8 @@ class Parser(wiring.Component):
     3. IP fields and the L3 length comparisons; the L4 region length; the L4 window chosen among
        the four offsets of each IHL group (IHL mod 4).
     4. The L4 window chosen by IHL div 4; the L3 checks that apply; L4 truncation.
-    5. TCP data offset and UDP length against the region; the first L3 failure encoded.
-    6. The final reason, into the output register.
+    5. TCP data offset and UDP length compared with the region; the first L3 failure encoded.
+    6. The TCP and UDP length checks, and the final reason, into the output register.
 
     For a good frame the output is exactly :func:`models.nic.parse.hdr_fields`. For a malformed
     one only ``malformed`` (the first failing check) and ``length`` are defined: the other fields
@@ -250,13 +250,17 @@ class Parser(wiring.Component):
             **_pick(s3, "dst src tags outer_vid inner_vid ethertype runt giant length"),
         )
 
-        # 5. The L4 length checks, each a carry chain on registered operands; the first L3
-        # failure (every later check is L4).
+        # 5. The L4 length comparisons, each a carry chain on registered operands into a
+        # register (combined in stage 6); the first L3 failure (every later check is L4).
         ports = s4.tcp | s4.udp
         s5 = register(
             5,
-            tcp_offset=s4.tcp & ((s4.doff < 5) | (Cat(Const(0, 2), s4.doff) > s4.l4_len)),
-            udp_length=s4.udp & ((s4.ulen < 8) | ((s4.ulen > s4.l4_len) & ~s4.fragment)),
+            doff_short=s4.doff < 5,
+            doff_long=Cat(Const(0, 2), s4.doff) > s4.l4_len,
+            ulen_short=s4.ulen < 8,
+            ulen_long=s4.ulen > s4.l4_len,
+            tcp=s4.tcp,
+            udp=s4.udp,
             ports=ports,
             sport=_only(ports, s4.sport),
             dport=_only(ports, s4.dport),
@@ -274,12 +278,12 @@ class Parser(wiring.Component):
             **_pick(s4, "dst src tags outer_vid inner_vid ethertype length"),
         )
 
-        # 6. The final reason, into the output register.
+        # 6. The L4 checks, and the final reason, into the output register.
         late = _first(
             [
                 (Malformed.L4_TRUNCATED, s5.l4_trunc),
-                (Malformed.TCP_OFFSET, s5.tcp_offset),
-                (Malformed.UDP_LENGTH, s5.udp_length),
+                (Malformed.TCP_OFFSET, s5.tcp & (s5.doff_short | s5.doff_long)),
+                (Malformed.UDP_LENGTH, s5.udp & (s5.ulen_short | (s5.ulen_long & ~s5.fragment))),
             ]
         )
         # Without a reset, like every data flop here: only the flops' enable is the stall.
