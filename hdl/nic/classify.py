@@ -18,13 +18,14 @@ from vmassist.formats.nic import (
 
 from ..common.bits import encode, first_one
 from ..common.params import require
+from ..common.replica import replicas
 
 __all__ = ["Classifier", "FrameCtx", "Kind"]
 
 _RULES, _UNKNOWN, _MALFORMED = 0, 1, 2
 
 #: Rule bits per memory column: each column has its own address registers (see ``elaborate``).
-_SLICE = 128
+_SLICE = 64
 #: Rows per memory bank: the depth of one distributed-RAM cell, so no bank decodes its enable.
 _BANK = 16
 
@@ -188,8 +189,8 @@ class Classifier(wiring.Component):
         return self._groups
 
     #: Cycles from taking a frame to its decision, besides its rule groups: steering (3), issue,
-    #: rule read, three compare stages, decision.
-    BASE_LATENCY = 9
+    #: rule read, three compare stages, the outcome, the decision.
+    BASE_LATENCY = 10
 
     def latency(self, needs_rules: bool) -> int:
         """Cycles from ``i_valid & i_ready`` to ``dec_valid`` for a frame entering an idle
@@ -234,11 +235,10 @@ class Classifier(wiring.Component):
 
         # ---- rule memory: row vf * groups + group holds ``lanes`` rules ----
         # The table is cut into columns, one per lane and ``_SLICE``-bit slice of a rule, and
-        # each column into banks of ``_BANK`` rows, one distributed-RAM cell deep. Every column
-        # has address registers of its own (one address fanning out to every cell of the table
-        # spends most of a cycle in routing), and every bank a registered write enable, so no
-        # enable is decoded after its register. Each address copy parks on a different row
-        # whenever its value does not matter, which keeps synthesis from merging the copies.
+        # each column into banks of ``_BANK`` rows, one distributed-RAM cell deep. Every bank of
+        # every column has copies of the address registers of its own (:func:`replicas`: one
+        # address fanning out to many cells spends most of a cycle in routing), and every bank a
+        # registered write enable, so no enable is decoded after its register.
         depth = n * groups
         n_banks = -(-depth // _BANK)
         rule_bits = data.Layout.cast(RuleEntry).size
@@ -259,10 +259,11 @@ class Classifier(wiring.Component):
             m.d.sync += w2_en[i].eq(
                 Cat(*(w1_we & w1_en[i] & (w1_bank == b) for b in range(n_banks)))
             )
-        for k, (i, lo, hi, ports) in enumerate(cols):
-            w2_addr = Signal(range(depth), name=f"w2_addr{k}")
-            m.d.sync += w2_addr.eq(Mux(w1_we, w1_addr, k % depth))
+        abits = max(1, (depth - 1).bit_length())
+        w2_addrs = iter(replicas(m, platform, w1_addr, len(cols) * n_banks, name="w2_addr"))
+        for i, lo, hi, ports in cols:
             for b, (wr, _) in enumerate(ports):
+                w2_addr = next(w2_addrs)
                 m.d.comb += [
                     wr.addr.eq(w2_addr),
                     wr.data.eq(w2_row.as_value()[lo:hi]),
@@ -331,7 +332,13 @@ class Classifier(wiring.Component):
         g = Signal(range(groups))
         last = Signal()  # the current group is the frame's last
         take = Signal(init=1)  # == ~cur_valid | last
-        r_addrs = [Signal(range(depth), name=f"r_addr{k}") for k in range(len(cols))]
+        # The read address: worked out once, from ``r_addr``, and loaded into copies by the
+        # cells, per column one that picks the bank, then one per bank.
+        r_addr = Signal(range(depth))
+        r_next = Mux(take, Mux(s3_valid, s3.vf[:vf_bits] * groups, 0), r_addr + 1)
+        m.d.sync += r_addr.eq(r_next)
+        r_copies = iter(replicas(m, platform, r_next, len(cols) * (n_banks + 1), name="r_addr"))
+        r_addrs = [[next(r_copies) for _ in range(n_banks + 1)] for _ in cols]
         pen = Signal()  # == (g == groups - 2): the next group is the frame's last
         next_last = Mux(take, (s3.kind != _RULES) | (groups == 1), pen)
         # Without ``take`` a frame is in hand and not at its last group, so stays in hand.
@@ -345,12 +352,8 @@ class Classifier(wiring.Component):
         ]
         with m.If(take):
             m.d.sync += [cur.eq(s3), g.eq(0)]
-            for k, r_addr in enumerate(r_addrs):
-                m.d.sync += r_addr.eq(Mux(s3_valid, s3.vf[:vf_bits] * groups, k % depth))
         with m.Else():
             m.d.sync += g.eq(g + 1)
-            for r_addr in r_addrs:
-                m.d.sync += r_addr.eq(r_addr + 1)
 
         # The pipeline behind the read: P1 (rules read), C1 (per-field compares), C2 (each rule's
         # compares ORed in a few pieces), C3 (per-rule match), then the decision.
@@ -375,23 +378,23 @@ class Classifier(wiring.Component):
             *(a.eq(b) for a, b in zip(c3, c2, strict=True)),
         ]
         p1_cols = []
-        for (_, lo, hi, ports), r_addr in zip(cols, r_addrs, strict=True):
+        for (_, lo, hi, ports), copies in zip(cols, r_addrs, strict=True):
             p1_col = Signal(hi - lo, name=f"p1_rules{len(p1_cols)}")
-            bank = r_addr[_BANK.bit_length() - 1 :]
+            row_bits = _BANK.bit_length() - 1
+            bank = copies[0][row_bits:abits] if abits > row_bits else Const(0, 1)
             m.d.sync += p1_col.eq(Array(rd.data for _, rd in ports)[bank])
-            for _, rd in ports:
-                m.d.comb += rd.addr.eq(r_addr)
+            for (_, rd), copy in zip(ports, copies[1:], strict=True):
+                m.d.comb += rd.addr.eq(copy)
             p1_cols.append(p1_col)
         rules_rd = [
             RuleEntry(Cat(*(c for (j, *_), c in zip(cols, p1_cols, strict=True) if j == i)))
             for i in range(lanes)
         ]
-        # The lanes compare against two copies of the header, so that each sits closer to the
-        # rules it meets. The copies differ while no frame is in P1, when the header does not
-        # matter, which keeps synthesis from merging them.
-        p1_hdrs = [Signal(ParsedHdr, name=f"p1_hdr{c}") for c in range(min(lanes, 2))]
-        for c, copy in enumerate(p1_hdrs):
-            m.d.sync += copy.eq(Mux(cur_valid, cur.hdr, -c))
+        # Each lane compares against a copy of the header of its own, next to its rules.
+        p1_hdrs = [
+            ParsedHdr(copy)
+            for copy in replicas(m, platform, cur.hdr.as_value(), lanes, name="p1_hdr")
+        ]
         widths = [len(v) for v in _mismatches(rules_rd[0], p1_hdrs[0])]
         c1_act, c2_act, c3_act = Signal(lanes), Signal(lanes), Signal(lanes)
         c3_hit = Signal(lanes)
@@ -430,27 +433,41 @@ class Classifier(wiring.Component):
         with m.If(c3_valid):
             m.d.sync += [found.eq(new_found), f_rule.eq(rule_idx), f_act.eq(rule_act)]
 
-        action = Mux(new_found, rule_act, ctx.default)
+        # The frame's outcome into registers, then the decision from them.
+        d_valid, d_found, d_act = Signal(), Signal(), Signal(Action)
+        d_rule = Signal(8)
+        d_ctx = Signal(FrameCtx)
+        m.d.sync += [
+            d_valid.eq(c3_valid & clast),
+            d_found.eq(new_found),
+            d_rule.eq(rule_idx),
+            d_act.eq(rule_act),
+            d_ctx.kind.eq(ctx.kind),
+            d_ctx.vf.eq(ctx.vf),
+            d_ctx.default.eq(ctx.default),
+            d_ctx.bounce.eq(ctx.bounce),
+        ]
+        action = Mux(d_found, d_act, d_ctx.default)
         verdict = Mux(
-            ctx.kind == _MALFORMED,
+            d_ctx.kind == _MALFORMED,
             VerdictCode.MALFORMED,
             Mux(
-                ctx.kind == _UNKNOWN,
+                d_ctx.kind == _UNKNOWN,
                 VerdictCode.UNKNOWN,
                 Mux(
                     action == Action.PASS,
                     VerdictCode.PASS,
-                    Mux(ctx.bounce, VerdictCode.BOUNCE, VerdictCode.BLOCK),
+                    Mux(d_ctx.bounce, VerdictCode.BOUNCE, VerdictCode.BLOCK),
                 ),
             ),
         )
-        is_rules = ctx.kind == _RULES
+        is_rules = d_ctx.kind == _RULES
         m.d.sync += [
-            self.dec_valid.eq(c3_valid & clast),
+            self.dec_valid.eq(d_valid),
             self.dec.verdict.eq(verdict),
             self.dec.vf_valid.eq(is_rules),
-            self.dec.vf.eq(Mux(is_rules, ctx.vf, 0)),
-            self.dec.rule_valid.eq(is_rules & new_found),
-            self.dec.rule.eq(Mux(is_rules & new_found, rule_idx, 0)),
+            self.dec.vf.eq(Mux(is_rules, d_ctx.vf, 0)),
+            self.dec.rule_valid.eq(is_rules & d_found),
+            self.dec.rule.eq(Mux(is_rules & d_found, d_rule, 0)),
         ]
         return m
