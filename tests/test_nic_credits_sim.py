@@ -1,7 +1,7 @@
 """The NIC's admission credits (``hdl/nic/filter.py``, ``_Credits``) in Amaranth's simulator: the
-registered room flags agree with the count they stand for, on random traffic that keeps the
-contract (a frame is pushed the cycle after a last beat that found room; a pop takes a frame
-that is there)."""
+registered room flags agree with the count they stand for, and admitting a frame on ``two``
+never lets the count go below zero, on random traffic that keeps the contract (a frame is
+pushed the cycle after a last beat that found room; a pop takes a frame that is there)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ class _Harness(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         self.credits = cr = _Credits(m, "q", self.depth, self.push, self.pop)
-        m.d.sync += self.push.eq(self.last & cr.room)
+        m.d.sync += self.push.eq(self.last & cr.two)
         return m
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3, 4, 32])
+@pytest.mark.parametrize("depth", [2, 3, 4, 16])
 def test_room_flags_follow_the_count(depth):
     dut = _Harness(depth)
     rng = random.Random(depth)
@@ -40,10 +40,9 @@ def test_room_flags_follow_the_count(depth):
         for _ in range(4000):
             cr = dut.credits
             free, push = ctx.get(cr.free), ctx.get(dut.push)
-            assert free == depth - held
+            assert free == depth - held >= 0
             assert (ctx.get(cr.some), ctx.get(cr.two)) == (free > 0, free > 1)
-            assert ctx.get(cr.room) == (free > push)
-            seen["room" if free > push else "full"] += 1
+            seen["room" if free > 1 else "full"] += 1
             pop = held > 0 and rng.random() < 0.3
             ctx.set(dut.pop, pop)
             ctx.set(dut.last, rng.random() < 0.6)

@@ -17,13 +17,17 @@ beat per cycle, and a frame that finds no room in a queue is dropped whole and c
 stalled VF never holds up another.
 """
 
+import operator
+from functools import reduce
+
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import fifo, memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from vmassist.formats.nic import (
     HDR_BYTES,
     LEN_BITS,
+    MIN_LEN,
     NIC_CSR,
     NIC_ID,
     CounterKind,
@@ -35,8 +39,17 @@ from vmassist.formats.nic import (
     VfEntry,
 )
 
-from ..common import AxiLiteSignature, AxiStreamSignature, CsrBlock, FrameArbiter, PacketFifo
-from ..common.bits import popcount
+from ..common import (
+    AxiLiteSignature,
+    AxiStreamSignature,
+    CreditFifo,
+    CsrBlock,
+    FrameArbiter,
+    FrameBeat,
+    PacketFifo,
+    StreamRegister,
+)
+from ..common.bits import mux_onehot, popcount
 from ..common.params import require
 from .classify import Classifier
 from .egress import Egress, beat_layout
@@ -44,31 +57,33 @@ from .parser import Parser
 
 __all__ = ["NicFilter"]
 
-#: Parsed headers that may be between the header capture and the classifier at once.
-HDR_QUEUE = 32
+#: Parsed headers that may be between the header capture and the classifier at once (the
+#: header queue's depth). The engine judges every frame in no more cycles than the frame takes
+#: on the line, so the queue only absorbs a run of short frames behind one that needs rules.
+HDR_QUEUE = 16
 
 
 class _Credits:
-    """Room for ``depth`` frames in a queue filled the cycle after a frame's last beat (the
-    ``push``) and emptied by ``pop``: a frame is admitted at its last beat only if it will find
-    room, so the queue never overflows."""
+    """Room for ``depth`` frames in a queue filled by ``push`` (the cycle after an admitted
+    frame's last beat) and emptied by ``pop``.
+
+    ``two`` (``free >= 2``, a register) admits the frame whose last beat is this cycle: there is
+    room for it whether or not the frame before is being pushed in the same cycle, and the check
+    feeds the ingress buffer's abort, so it must be a flip-flop, not a compare of a sum. The
+    flags' next values are picked by ``push`` and ``pop`` from flags and a compare of ``free``.
+    """
 
     def __init__(self, m: Module, name: str, depth: int, push, pop):
         self.free = Signal(range(depth + 1), init=depth, name=f"{name}_free")
         m.d.sync += self.free.eq(self.free - push + pop)
-        # ``free > 0`` and ``free > 1``, registered: the room check feeds the ingress buffer's
-        # abort, so it must be a mux of flip-flops, not a compare. Their next values are picked
-        # by ``push`` and ``pop`` (``pop`` is late) from flags and a compare of ``free``, never
-        # from the sum. A push always had room, so ``free > 0`` before it.
-        self.some, self.two = Signal(init=depth > 0), Signal(init=depth > 1)
+        self.some = Signal(init=depth > 0, name=f"{name}_some")  # free > 0
+        self.two = Signal(init=depth > 1, name=f"{name}_two")  # free > 1
         three = self.free > 2
         up, down = pop & ~push, push & ~pop
         m.d.sync += [
             self.some.eq(Mux(up, 1, Mux(down, self.two, self.some))),
             self.two.eq(Mux(up, self.some, Mux(down, three, self.two))),
         ]
-        #: the frame whose last beat is this cycle can be admitted: ``free > push``
-        self.room = Mux(push, self.two, self.some)
 
 
 class NicFilter(wiring.Component):
@@ -166,8 +181,9 @@ class NicFilter(wiring.Component):
         return self._classifier
 
     #: Cycles from a frame's last beat on ``rx`` to its parsed header at the classifier's input,
-    #: with the queues empty: header register, parser, header queue (two: a buffered FIFO).
-    FRONT_LATENCY = 1 + Parser.LATENCY + 2
+    #: with the queues empty: the input register, the commit (the parser takes the complete
+    #: record then), the parser, the header queue.
+    FRONT_LATENCY = 2 + Parser.LATENCY + CreditFifo.LATENCY
 
     def decision_latency(self, needs_rules: bool) -> int:
         """Cycles from a frame's last beat on ``rx`` to its decision on ``dec``, with the
@@ -179,93 +195,129 @@ class NicFilter(wiring.Component):
         n, width, depth = self._n_vfs, self._width, self._depth
         bpb = width // 8  # bytes per beat
 
-        m.submodules.csrs = csrs = CsrBlock(NIC_CSR)
+        # Writes land a cycle after they are taken (B with them), so the bus reaches no
+        # register's enable through a decoder. Reads sample the registers two cycles after AR
+        # is taken, which is at least _Counters.READ_LATENCY cycles after a CNT_SEL write whose
+        # B response came back before the AR: CNT_VAL has settled by then.
+        m.submodules.csrs = csrs = CsrBlock(NIC_CSR, read_stages=4, write_stages=2)
         wiring.connect(m, wiring.flipped(self.csr), csrs.bus)
         m.submodules.parser = parser = Parser()
         m.submodules.classifier = cls = self._classifier
-        m.submodules.hdrq = hdrq = fifo.SyncFIFOBuffered(
-            width=ParsedHdr.as_shape().size, depth=HDR_QUEUE
-        )
+        m.submodules.hdrq = hdrq = CreditFifo(ParsedHdr, HDR_QUEUE)
         # The verdict queue: one decision per admitted frame, so as deep as the ingress buffer; a
         # PacketFifo of one-word frames, so that its block RAM is read through its register.
         m.submodules.vq = vq = PacketFifo(Decision, depth)
         m.submodules.egress = egress = Egress(data_width=width, n_vfs=n, depth=depth)
 
-        # ---- ingress: every beat into the buffer; the first HDR_BYTES bytes and the length
-        # into the header record ----
+        # ---- ingress: every beat, registered first, into the buffer; the first HDR_BYTES
+        # bytes and the length into the header record ----
         rx = self.rx
         m.d.comb += rx.tready.eq(1)
-        beat = rx.tvalid
+        # The record of the frame being received: slot k of ``hdr`` is its beat k, written in
+        # place (no multiplexer of the beat into every slot). The cycle after a frame's last
+        # beat (when it commits) the record is complete, and the parser takes it then: a next
+        # frame overwrites it only at the end of that cycle. The slots a well-formed frame may
+        # leave unwritten (past MIN_LEN) are masked by ``filled``, a thermometer code of the
+        # slots written, so the record is the model's, zero past the frame's end; a runt's is
+        # not masked, as no field of a runt is used.
         hdr_beats = -(-HDR_BYTES // bpb)
-        idx = Signal(range(hdr_beats + 1))  # beats of the frame so far, saturating
+        min_beats = -(-MIN_LEN // bpb)
+        # The beat is registered first with its bytes past ``tkeep`` zeroed and counted, and
+        # with the write enable of its header slot (from ``slot``, the slot of the next beat
+        # on ``rx``; the last bit: none), so that the buffer, the header capture and the
+        # length all start from flip-flops, and each slot's enable is one.
+        slot = Signal(hdr_beats + 1, init=1)
+        with m.If(rx.tvalid):
+            m.d.sync += slot.eq(Mux(rx.tlast, 1, Cat(0, slot[:-2], slot[-2] | slot[-1])))
+        in_valid, in_last, in_first = Signal(), Signal(), Signal()
+        in_data, in_keep = Signal(width), Signal(bpb)
+        in_count = Signal(range(bpb + 1))
+        in_slot = Signal(hdr_beats)
+        m.d.sync += [
+            in_valid.eq(rx.tvalid),
+            in_last.eq(rx.tlast),
+            in_first.eq(slot[0]),
+            in_data.eq(rx.tdata & Cat(*(k.replicate(8) for k in rx.tkeep))),
+            in_keep.eq(rx.tkeep),
+            in_count.eq(popcount(rx.tkeep)),
+            in_slot.eq(slot[:hdr_beats] & rx.tvalid.replicate(hdr_beats)),
+        ]
         hdr = Signal(8 * HDR_BYTES)
+        filled = Signal(hdr_beats)
         length = Signal(LEN_BITS)
-        keep_bits = Cat(*(k.replicate(8) for k in rx.tkeep))
-        masked = rx.tdata & keep_bits
-        hdr_now = Signal(8 * HDR_BYTES)  # the record including this beat
+        len_sum = Signal(LEN_BITS + 1)
+        m.d.comb += len_sum.eq(length + in_count)
+        len_max = (1 << LEN_BITS) - 1
+        with m.If(in_valid):
+            m.d.sync += [
+                filled.eq(Mux(in_first, 1, Cat(1, filled[:-1]))),
+                length.eq(Mux(in_first, in_count, Mux(len_sum[LEN_BITS], len_max, len_sum))),
+            ]
         for k in range(hdr_beats):
             lo, hi = 8 * bpb * k, min(8 * bpb * (k + 1), 8 * HDR_BYTES)
-            m.d.comb += hdr_now[lo:hi].eq(
-                Mux(idx == k, masked[: hi - lo], Mux(idx == 0, 0, hdr[lo:hi]))
-            )
-        len_sum = length + popcount(rx.tkeep)
-        len_max = (1 << LEN_BITS) - 1
-        len_now = Mux(len_sum > len_max, len_max, len_sum)
-
+            with m.If(in_slot[k]):
+                m.d.sync += hdr[lo:hi].eq(in_data[: hi - lo])
         rec = Signal(HeaderRec)
-        first_q = Signal()  # the next beat starts a frame
-        m.d.comb += first_q.eq(idx == 0)
-        with m.If(beat):
-            with m.If(rx.tlast):
-                m.d.sync += [idx.eq(0), length.eq(0), rec.hdr.eq(hdr_now), rec.length.eq(len_now)]
-            with m.Else():
-                m.d.sync += [
-                    idx.eq(Mux(idx == hdr_beats, idx, idx + 1)),
-                    length.eq(len_now),
-                    hdr.eq(hdr_now),
-                ]
+        mask = Cat(
+            Const(-1, 8 * bpb) if k < min_beats else filled[k].replicate(8 * bpb)
+            for k in range(hdr_beats)
+        )
+        m.d.comb += [rec.hdr.eq(hdr & mask[: 8 * HDR_BYTES]), rec.length.eq(length)]
 
         # A frame is admitted to the header path and the verdict queue at its last beat only if
         # both will have room for it; otherwise it is discarded whole, like a full buffer.
-        take = Signal()  # parsed header accepted by the classifier
-        pop = Signal()  # verdict consumed by egress
-        hdr_cr = _Credits(m, "hdr", HDR_QUEUE, egress.committed, take)
-        vq_cr = _Credits(m, "vq", depth, egress.committed, pop)
-        refuse = beat & rx.tlast & ~(hdr_cr.room & vq_cr.room)
+        # Room is checked as ``free >= 2`` (a register), which holds whether or not the frame
+        # before is being pushed in the same cycle; takes and pops reach the counts a cycle
+        # late, which only delays the room they make.
+        take, take_q = Signal(), Signal()  # parsed header accepted by the classifier
+        pop, pop_q = Signal(), Signal()  # verdict consumed by egress
+        m.d.sync += [take_q.eq(take), pop_q.eq(pop)]
+        hdr_cr = _Credits(m, "hdr", HDR_QUEUE, egress.committed, take_q)
+        vq_cr = _Credits(m, "vq", depth, egress.committed, pop_q)
+        refuse = in_valid & in_last & ~(hdr_cr.two & vq_cr.two)
         m.d.comb += [
-            egress.w_valid.eq(beat),
-            egress.w_data.data.eq(rx.tdata),
-            egress.w_data.keep.eq(rx.tkeep),
-            egress.w_last.eq(rx.tlast),
+            egress.w_valid.eq(in_valid),
+            egress.w_data.data.eq(in_data),
+            egress.w_data.keep.eq(in_keep),
+            egress.w_last.eq(in_last),
             egress.w_abort.eq(refuse),
         ]
         ovf_ingress = Signal()
         m.d.sync += ovf_ingress.eq(refuse)
 
         # ---- parse and classify, one header per committed frame ----
+        # The parser never stalls: the credits admit a frame only if the header queue will
+        # have room for it, so the queue's writer never waits.
         m.d.comb += [
             parser.i.valid.eq(egress.committed),
             parser.i.payload.eq(rec),
-            parser.o.ready.eq(hdrq.w_rdy),
+            parser.o.ready.eq(1),
             hdrq.w_en.eq(parser.o.valid),
             hdrq.w_data.eq(parser.o.payload),
-            cls.i_valid.eq(hdrq.r_rdy),
-            cls.i_hdr.eq(hdrq.r_data),
-            hdrq.r_en.eq(cls.i_ready),
-            take.eq(hdrq.r_rdy & cls.i_ready),
+            cls.i_valid.eq(hdrq.r.valid),
+            cls.i_hdr.eq(hdrq.r.payload),
+            hdrq.r.ready.eq(cls.i_ready),
+            take.eq(hdrq.r.valid & cls.i_ready),
             vq.w_valid.eq(cls.dec_valid),
             vq.w_data.eq(cls.dec),
             vq.w_last.eq(1),
         ]
 
         # ---- egress: each buffered frame, beat by beat, to the queue its decision names ----
+        # The decisions reach the egress through a register slice: its route and its decision
+        # for the VMM queue's words start from flip-flops, next to the egress.
+        m.submodules.dec_reg = dec_reg = StreamRegister(Decision)
         m.d.comb += [
-            egress.dec.valid.eq(vq.r.valid),
-            egress.dec.payload.eq(vq.r.payload.data),
-            pop.eq(vq.r.valid & egress.dec.ready),
-            vq.r.ready.eq(egress.dec.ready),
+            dec_reg.i.valid.eq(vq.r.valid),
+            dec_reg.i.payload.eq(vq.r.payload.data),
+            vq.r.ready.eq(dec_reg.i.ready),
+            pop.eq(vq.r.valid & dec_reg.i.ready),
         ]
-        vmm_out = egress.vmm
+        wiring.connect(m, dec_reg.o, egress.dec)
+        # Every output leaves a register slice: nothing combinational between a queue and a port.
+        m.submodules.vmm_reg = vmm_reg = StreamRegister(egress.vmm.payload.shape())
+        wiring.connect(m, egress.vmm, vmm_reg.i)
+        vmm_out = vmm_reg.o
         m.d.comb += [
             self.vmm.tvalid.eq(vmm_out.valid),
             self.vmm.tdata.eq(vmm_out.payload.data.data),
@@ -306,20 +358,27 @@ class NicFilter(wiring.Component):
                 rj_q[k].w_last.eq(rj_last),
             ]
 
-        # ---- each VF's output: its filter queue and its re-inject queue, a frame at a time ----
+        # ---- each VF's output: its filter queue and its re-inject queue, a frame at a time,
+        # through a register slice whose words carry which queue they came from ----
+        out_layout = data.StructLayout({"beat": FrameBeat(beat_layout(width)), "rj": 1})
         rj_out = Signal(n)  # a re-injected frame's last beat left on vf[k]
         for k in range(n):
             m.submodules[f"vf{k}_arb"] = arb = FrameArbiter(beat_layout(width), 2)
+            m.submodules[f"vf{k}_reg"] = reg = StreamRegister(out_layout)
             wiring.connect(m, egress.vf[k], arb.i[0])
             wiring.connect(m, rj_q[k].r, arb.i[1])
-            port = self.vf[k]
+            port, o = self.vf[k], reg.o
             m.d.comb += [
-                port.tvalid.eq(arb.o.valid),
-                port.tdata.eq(arb.o.payload.data.data),
-                port.tkeep.eq(arb.o.payload.data.keep),
-                port.tlast.eq(arb.o.payload.last),
-                arb.o.ready.eq(port.tready),
-                rj_out[k].eq(arb.o.valid & port.tready & arb.o.payload.last & (arb.src == 1)),
+                reg.i.valid.eq(arb.o.valid),
+                reg.i.payload.beat.eq(arb.o.payload),
+                reg.i.payload.rj.eq(arb.src == 1),
+                arb.o.ready.eq(reg.i.ready),
+                port.tvalid.eq(o.valid),
+                port.tdata.eq(o.payload.beat.data.data),
+                port.tkeep.eq(o.payload.beat.data.keep),
+                port.tlast.eq(o.payload.beat.last),
+                o.ready.eq(port.tready),
+                rj_out[k].eq(o.valid & port.tready & o.payload.beat.last & o.payload.rj),
             ]
 
         # ---- counters ----
@@ -393,15 +452,24 @@ class _Counters:
             for kind, size in sizes.items()
             for i in range(size)
         }
+        # Row (vf, rule) of the hits memory is vf * 2**rule_bits + rule: no multiplier.
+        self.rule_bits = max(1, (rules - 1).bit_length())
         # In LUT RAM: its read-modify-write closes in a cycle there, not through a block RAM.
         self.hits = memory.Memory(
-            shape=32, depth=n_vfs * rules, init=[], attrs={"ram_style": "distributed"}
+            shape=32, depth=n_vfs << self.rule_bits, init=[], attrs={"ram_style": "distributed"}
         )
         m.submodules.rule_hits = self.hits
 
+    def _row(self, vf, rule):
+        return Cat(rule[: self.rule_bits], vf[: max(1, (self.n - 1).bit_length())])
+
     def bump(self, kind: CounterKind, index: int, cond) -> None:
+        """Count ``cond`` a cycle later: the enable of the counter's flip-flops is a register
+        next to them, not the logic of the condition."""
         reg = self.regs[(kind, index)]
-        with self.m.If(cond):
+        inc = Signal(name=f"inc_{kind.name.lower()}{index}")
+        self.m.d.sync += inc.eq(cond)
+        with self.m.If(inc):
             self.m.d.sync += reg.eq(reg + 1)
 
     def overflow(self, pulses) -> None:
@@ -421,47 +489,70 @@ class _Counters:
         self.bump(CounterKind.UNKNOWN, 0, valid & (d.verdict == VerdictCode.UNKNOWN))
         self.bump(CounterKind.MALFORMED, 0, valid & (d.verdict == VerdictCode.MALFORMED))
 
-        # Rule hits: read at the decision, write +1 the cycle after. The read port is
-        # transparent to the write port, so back-to-back hits of one rule both count.
+        # Rule hits, over three cycles, every one starting from registers: A holds the hit
+        # and its row, whose count the memory reads; B the count read, to which it adds one;
+        # C writes the sum. A's read misses the writes of the two hits ahead of it (in B and
+        # in C), so a hit to the same row as one of them takes the newer count instead
+        # (forwarding), decided in A from the rows.
         wr = self.hits.write_port()
-        rd = self.hits.read_port(transparent_for=(wr,))
-        addr = d.vf * self.rules + d.rule
-        hit = valid & d.vf_valid & d.rule_valid & (d.vf < self.n)
-        hit_q = Signal()
-        addr_q = Signal.like(wr.addr)
-        m.d.sync += [hit_q.eq(hit), addr_q.eq(addr)]
-        m.d.comb += [
-            rd.addr.eq(addr),
-            rd.en.eq(1),
-            wr.addr.eq(addr_q),
-            wr.data.eq(rd.data + 1),
-            wr.en.eq(hit_q),
+        rd = self.hits.read_port(domain="comb")
+        hit_a, hit_b, hit_c = Signal(), Signal(), Signal()
+        row_a, row_b, row_c = (Signal.like(wr.addr, name=f"row_{s}") for s in "abc")
+        count_b, sum_c, last_c = Signal(32), Signal(32), Signal(32)
+        fwd_c, fwd_w = Signal(), Signal()  # B's row is C's; B's row was written last cycle
+        m.d.sync += [
+            hit_a.eq(valid & d.vf_valid & d.rule_valid & (d.vf < self.n)),
+            row_a.eq(self._row(d.vf, d.rule)),
+            hit_b.eq(hit_a),
+            row_b.eq(row_a),
+            count_b.eq(rd.data),
+            fwd_c.eq(hit_b & (row_b == row_a)),
+            fwd_w.eq(hit_c & (row_c == row_a)),
+            hit_c.eq(hit_b),
+            row_c.eq(row_b),
+            sum_c.eq(Mux(fwd_c, sum_c, Mux(fwd_w, last_c, count_b)) + 1),
         ]
-        self._hits_csr = self.hits.read_port()
+        with m.If(hit_c):
+            m.d.sync += last_c.eq(sum_c)
+        m.d.comb += [
+            rd.addr.eq(row_a),
+            wr.addr.eq(row_c),
+            wr.data.eq(sum_c),
+            wr.en.eq(hit_c),
+        ]
+        self._hits_csr = self.hits.read_port(domain="comb")
+
+    #: Cycles from a change of the selection to the selected count on :meth:`read`'s output.
+    READ_LATENCY = 3
 
     def read(self, kind, vf, rule):
-        """The selected counter, registered (valid the second cycle after the selection). The
-        first register holds each kind's count at the selected index, so no multiplexer spans
-        every counter: the second picks the kind."""
+        """The selected counter, ``READ_LATENCY`` cycles after the selection: the selection is
+        decoded into a register per counter, each kind's selected count is gathered by an
+        AND-OR into a register, and the kinds are ORed into the output register. No
+        multiplexer spans every counter, and no select signal fans out further than one
+        kind's count."""
         m = self.m
-        value = Signal(32)
-        port = self._hits_csr
-        m.d.comb += [port.addr.eq(vf * self.rules + rule), port.en.eq(1)]
-        kind_q = Signal.like(kind)
-        m.d.sync += kind_q.eq(kind)
-        by_kind = {}  # kind -> the selected index's count, registered
+        by_kind = {}
         for (k, i), reg in self.regs.items():
-            if k not in by_kind:
-                by_kind[k] = Signal(32, name=f"cnt_sel_{k.name.lower()}")
-                m.d.sync += by_kind[k].eq(0)
-            with m.If(vf == i):
-                m.d.sync += by_kind[k].eq(reg)
-        with m.Switch(kind_q):
-            with m.Case(CounterKind.RULE_HITS):
-                m.d.comb += value.eq(port.data)
-            for k, val in by_kind.items():
-                with m.Case(int(k)):
-                    m.d.comb += value.eq(val)
+            by_kind.setdefault(k, []).append((i, reg))
+        gathered = []
+        for k, regs in by_kind.items():
+            sel = Signal(len(regs), name=f"cnt_sel_{k.name.lower()}")
+            m.d.sync += sel.eq(Cat((kind == k) & (vf == i) for i, _ in regs))
+            val = Signal(32, name=f"cnt_val_{k.name.lower()}")
+            m.d.sync += val.eq(mux_onehot(sel, [reg for _, reg in regs]))
+            gathered.append(val)
+        port = self._hits_csr
+        hits = Signal(32)
+        hits_sel = Signal()
+        m.d.comb += port.addr.eq(self._row(vf, rule))
+        m.d.sync += [
+            hits_sel.eq((kind == CounterKind.RULE_HITS) & (vf < self.n) & (rule < self.rules)),
+            hits.eq(port.data),
+        ]
+        hits_val = Signal(32)
+        m.d.sync += hits_val.eq(hits & hits_sel.replicate(32))
+        gathered.append(hits_val)
         out = Signal(32)
-        m.d.sync += out.eq(value)
+        m.d.sync += out.eq(reduce(operator.or_, gathered))
         return out

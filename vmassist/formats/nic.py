@@ -86,7 +86,8 @@ class IpKind(enum.IntEnum):
 
 class HeaderRec(data.Struct):
     """One frame as the parser sees it: its first :data:`HDR_BYTES` bytes (zero beyond the
-    frame's end) and its length in bytes (saturated)."""
+    frame's end; the NIC's ingress leaves them unspecified in a runt, which is malformed
+    whatever they hold) and its length in bytes (saturated)."""
 
     hdr: 8 * HDR_BYTES
     length: LEN_BITS
@@ -267,8 +268,9 @@ NIC_CSR = RegisterMap(
             "CNT_VAL",
             0x040,
             Access.RO,
-            "The counter CNT_SEL selects (32 bits, wrapping), valid from the second cycle "
-            "after CNT_SEL is written.",
+            "The counter CNT_SEL selects (32 bits, wrapping; 0 for a selection that names "
+            "none), valid from the third cycle after CNT_SEL is written: a read issued after "
+            "the CNT_SEL write's response returns it.",
             ("value", 0, 32, "count"),
         ),
         *(
