@@ -34,10 +34,10 @@ module tb;
   reg [{d}:0] w_data = 0;
   wire [{d}:0] q_ref, q_dut;
   integer cycle, errors = 0, reads = 0, seed = {seed};
-  ram_ref u_ref (.clk(clk), .rst(rst), .w_en(w_en), .w_addr(w_addr), .w_data(w_data),
-               .r_en(r_en), .r_addr(r_addr), .r_oe(r_oe), .r_data(q_ref));
-  ram_dut u_dut (.clk(clk), .rst(rst), .w_en(w_en), .w_addr(w_addr), .w_data(w_data),
-               .r_en(r_en), .r_addr(r_addr), .r_oe(r_oe), .r_data(q_dut));
+  ram_ref u_ref (.clk(clk), .rst(rst), {ref_copies}, .w_data(w_data),
+               .r_en(r_en), .r_oe(r_oe), .r_data(q_ref));
+  ram_dut u_dut (.clk(clk), .rst(rst), {dut_copies}, .w_data(w_data),
+               .r_en(r_en), .r_oe(r_oe), .r_data(q_dut));
   always #5 clk = ~clk;
   initial begin
     // Read word 0 through both registers first: Amaranth's Verilog leaves the read latch
@@ -70,10 +70,21 @@ endmodule
 """
 
 
+#: The ECP5 build takes its enable and addresses in copies, each block RAM its own (all equal).
+DUT_COPIES = 3
+
+
+def _copies(n: int) -> str:
+    """Port connections of a RAM with ``n`` copies of the write enable and addresses."""
+    return ", ".join(
+        f".{port}__{k}({port})" for port in ("w_en", "w_addr", "r_addr") for k in range(n)
+    )
+
+
 def _build(tmp_path: Path, width: int, depth: int, seed: int) -> list[Path]:
     files = []
-    for name, platform in (("ram_ref", None), ("ram_dut", Ecp5Target())):
-        ram = PipelinedRam(width, depth)
+    for name, platform, copies in (("ram_ref", None, 1), ("ram_dut", Ecp5Target(), DUT_COPIES)):
+        ram = PipelinedRam(width, depth, copies=copies)
         text = verilog.convert(ram, name=name, platform=platform, emit_src=False)
         path = tmp_path / f"{name}.v"
         path.write_text(text)
@@ -86,6 +97,8 @@ def _build(tmp_path: Path, width: int, depth: int, seed: int) -> list[Path]:
             d=width - 1,
             seed=seed,
             cycles=CYCLES,
+            ref_copies=_copies(1),
+            dut_copies=_copies(DUT_COPIES),
         )
     )
     return [tb, *files, MODEL]

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from .axis import FrameBeat
 from .params import require
 from .ram import PipelinedRam, formal_words
+from .replica import replicas
 
 __all__ = ["PacketFifo", "SKID"]
 
@@ -71,6 +72,8 @@ class PacketFifo(wiring.Component):
         ``depth - 2`` and ``depth - 1``); the registered flags ``avail`` (``rd_ptr !=
         commit_ptr``), ``full`` (``level == depth``), ``fills`` (``level == depth - 1``),
         ``c_full`` (committed words ``== depth``), ``w_ok`` (``~full``) and ``dropping``;
+        ``copies``, per block RAM the registers of its write enable and addresses (``(w_ok,
+        wr_ptr, rd_ptr)``, the pointers less their top bit);
         ``ram`` (the :class:`~hdl.common.PipelinedRam`, whose own ``probe`` has the read latch
         and the words); ``s1v`` and ``s2v`` (the read latch and the output register hold a
         fetched word), ``held`` (fetched words not yet read), and the skid buffer's
@@ -128,7 +131,9 @@ class PacketFifo(wiring.Component):
         depth = self._depth
         abits = (depth - 1).bit_length()
 
-        m.submodules.ram = ram = PipelinedRam(FrameBeat(self._shape), depth)
+        # The RAM's enable and addresses in a copy per block RAM (replicas), each by its own.
+        cols = PipelinedRam.columns(FrameBeat(self._shape), depth)
+        m.submodules.ram = ram = PipelinedRam(FrameBeat(self._shape), depth, copies=cols)
 
         # Pointers count words modulo a power of two above depth + SKID: full and empty differ,
         # and so do the positions of every word stored or fetched (which formal views rely on;
@@ -178,29 +183,28 @@ class PacketFifo(wiring.Component):
         wr_next = Signal(pbits)
         rd_next = Signal(pbits)
         dropping_next = Signal()
-        # The RAM's write enable: ``~full``, in a register of its own, as it fans out to every
-        # block RAM of the memory (which would pull ``full`` away from the logic around it).
-        # The RAM writes the word at ``wr_ptr`` on every cycle the memory is not full, with a
-        # beat or not: that word is free (past every committed and every tentative word), and
-        # a beat that is kept overwrites it before the pointer moves past it, so the enable
-        # needs no input of this cycle (``w_valid`` and ``w_abort`` fan out no further).
-        w_ok = Signal(init=1)
         m.d.sync += [
             wr_ptr.eq(wr_next),
             rd_ptr.eq(rd_next),
             dropping.eq(dropping_next),
-            w_ok.eq(~full_next),
         ]
 
         # Write side.
         m.d.comb += [
             wr_next.eq(wr_ptr),
             dropping_next.eq(dropping),
-            ram.w_addr.eq(wr_ptr[:abits]),
             ram.w_data.data.eq(self.w_data),
             ram.w_data.last.eq(self.w_last),
-            ram.w_en.eq(w_ok),
         ]
+        # The RAM's write enable is ``~full``, and its write address ``wr_ptr``, each in a
+        # register of its own by every block RAM (so they pull neither ``full`` nor the pointer
+        # away from the logic around them). The RAM writes the word at ``wr_ptr`` on every
+        # cycle the memory is not full, with a beat or not: that word is free (past every
+        # committed and every tentative word), and a beat that is kept overwrites it before the
+        # pointer moves past it, so the enable needs no input of this cycle (``w_valid`` and
+        # ``w_abort`` fan out no further).
+        w_oks = replicas(m, platform, ~full_next, cols, name="w_ok", init=1)
+        w_addrs = replicas(m, platform, wr_next[:abits], cols, name="w_addr")
         m.d.sync += [self.committed.eq(0), self.overflow.eq(0)]
         with m.If(self.w_abort):
             m.d.comb += [wr_next.eq(commit_ptr), rolled.eq(1), dropping_next.eq(0)]
@@ -234,7 +238,6 @@ class PacketFifo(wiring.Component):
         skid_rd = Signal(range(SKID))
         pop = self.r.valid & self.r.ready
         m.d.comb += [
-            ram.r_addr.eq(rd_ptr[:abits]),
             ram.r_en.eq(1),
             ram.r_oe.eq(1),
             skid_w.en.eq(s2v),
@@ -254,6 +257,13 @@ class PacketFifo(wiring.Component):
             skid_rd.eq(skid_rd + pop),
         ]
         m.d.comb += rd_next.eq(Mux(fetch, rd_p1, rd_ptr))  # no adder after `fetch`
+        r_addrs = replicas(m, platform, rd_next[:abits], cols, name="r_addr")
+        for k in range(cols):
+            m.d.comb += [
+                ram.w_en[k].eq(w_oks[k]),
+                ram.w_addr[k].eq(w_addrs[k]),
+                ram.r_addr[k].eq(r_addrs[k]),
+            ]
         m.d.sync += [rd_p1.eq(rd_p1 + fetch), rd_m2.eq(rd_m2 + fetch), rd_lim.eq(rd_lim + fetch)]
         # A commit leaves a word to fetch (the frame's last word is past every fetch); else a
         # fetch moves ``rd_ptr`` one nearer ``commit_ptr``, compared ahead from registers.
@@ -278,7 +288,8 @@ class PacketFifo(wiring.Component):
             rd_m2=rd_m2,
             rd_lim=rd_lim,
             dropping=dropping,
-            w_ok=w_ok,
+            w_ok=w_oks[0],
+            copies=list(zip(w_oks, w_addrs, r_addrs, strict=True)),
             ram=ram,
             s1v=s1v,
             s2v=s2v,

@@ -67,12 +67,19 @@ class PipelinedRam(wiring.Component):
         Shape of one word.
     depth : int
         Words, 2 to 16384.
+    copies : int
+        The write enable and the two addresses come in this many copies, which must be equal:
+        on ECP5 block RAM ``k`` (of :meth:`columns`) takes copy ``k % copies``, so that each
+        copy can be a register next to its block RAMs (see :func:`~hdl.common.replicas`);
+        the ``Memory`` build takes copy 0. 1 by default.
 
     Members
     -------
-    w_en, w_addr, w_data : In
-        Write ``w_data`` (of ``shape``) to ``w_addr`` at the end of the cycle.
-    r_addr, r_en : In
+    w_en, w_addr : ``In(...).array(copies)``
+    w_data : In
+        Write ``w_data`` (of ``shape``) to ``w_addr`` at the end of the cycle, when ``w_en``.
+    r_addr : ``In(range(depth)).array(copies)``
+    r_en : In
         Load the read latch with the word at ``r_addr``.
     r_oe : In
         Load ``r_data`` from the read latch.
@@ -94,7 +101,7 @@ class PipelinedRam(wiring.Component):
         ``depth`` is out of range.
     """
 
-    def __init__(self, shape, depth: int):
+    def __init__(self, shape, depth: int, *, copies: int = 1):
         try:
             Shape.cast(shape)
         except TypeError as e:
@@ -104,14 +111,20 @@ class PipelinedRam(wiring.Component):
             isinstance(depth, int) and not isinstance(depth, bool) and 2 <= depth <= 16384,
             ValueError(f"depth must be an integer from 2 to 16384, not {depth!r}"),
         )
+        require(
+            self,
+            isinstance(copies, int) and not isinstance(copies, bool) and copies >= 1,
+            ValueError(f"copies must be a positive integer, not {copies!r}"),
+        )
         self._shape = shape
         self._depth = depth
+        self._copies = copies
         super().__init__(
             {
-                "w_en": In(1),
-                "w_addr": In(range(depth)),
+                "w_en": In(1).array(copies),
+                "w_addr": In(range(depth)).array(copies),
                 "w_data": In(shape),
-                "r_addr": In(range(depth)),
+                "r_addr": In(range(depth)).array(copies),
                 "r_en": In(1),
                 "r_oe": In(1),
                 "r_data": Out(shape),
@@ -126,6 +139,11 @@ class PipelinedRam(wiring.Component):
     def depth(self) -> int:
         return self._depth
 
+    @staticmethod
+    def columns(shape, depth: int) -> int:
+        """Block RAMs the ECP5 build of a ``depth``-word RAM of ``shape`` instantiates."""
+        return -(-Shape.cast(shape).width // dp16kd_mode(depth)[0])
+
     def elaborate(self, platform):
         if _is_ecp5(platform):
             return self._dp16kd()
@@ -134,11 +152,11 @@ class PipelinedRam(wiring.Component):
         wport = mem.write_port()
         rport = mem.read_port()
         m.d.comb += [
-            wport.en.eq(self.w_en),
-            wport.addr.eq(self.w_addr),
+            wport.en.eq(self.w_en[0]),
+            wport.addr.eq(self.w_addr[0]),
             wport.data.eq(self.w_data),
             rport.en.eq(self.r_en),
-            rport.addr.eq(self.r_addr),
+            rport.addr.eq(self.r_addr[0]),
         ]
         with m.If(self.r_oe):
             m.d.sync += self.r_data.eq(rport.data)
@@ -150,7 +168,7 @@ class PipelinedRam(wiring.Component):
         self.probe = SimpleNamespace()
         bits = Shape.cast(self._shape).width
         width, low = dp16kd_mode(self._depth)
-        abits = len(self.w_addr)
+        abits = len(self.w_addr[0])
         w_data, r_data = Signal(bits), Signal(bits)
         m.d.comb += [w_data.eq(self.w_data), self.r_data.eq(r_data)]
 
@@ -168,6 +186,7 @@ class PipelinedRam(wiring.Component):
 
         for n, lo in enumerate(range(0, bits, width)):
             hi = min(lo + width, bits)
+            c = n % self._copies
             pins = {
                 "p_DATA_WIDTH_A": width,
                 "p_DATA_WIDTH_B": width,
@@ -178,9 +197,9 @@ class PipelinedRam(wiring.Component):
                 "p_WRITEMODE_B": "NORMAL",
                 "p_GSR": "DISABLED",
                 "i_CLKA": ClockSignal(),
-                "i_CEA": self.w_en,
+                "i_CEA": self.w_en[c],
                 "i_OCEA": Const(0, 1),
-                "i_WEA": self.w_en,
+                "i_WEA": self.w_en[c],
                 "i_RSTA": Const(0, 1),
                 "i_CLKB": ClockSignal(),
                 "i_CEB": self.r_en,
@@ -191,8 +210,8 @@ class PipelinedRam(wiring.Component):
             for port in "AB":
                 for cs in range(3):
                     pins[f"i_CS{port}{cs}"] = Const(0, 1)
-            pins |= addr_pins("A", self.w_addr, 1)
-            pins |= addr_pins("B", self.r_addr, 0)
+            pins |= addr_pins("A", self.w_addr[c], 1)
+            pins |= addr_pins("B", self.r_addr[c], 0)
             dout = Signal(18, name=f"dout{n}")
             for i in range(18):
                 pins[f"i_DIA{i}"] = w_data[lo + i] if lo + i < hi else Const(0, 1)

@@ -10,8 +10,10 @@ def _is_ecp5(platform) -> bool:
     return getattr(platform, "family", None) == "ecp5"
 
 
-def replicas(m: Module, platform, value, copies: int, *, name: str, en=None) -> list[Signal]:
-    """``copies`` registers that each load ``value`` (when ``en``, if given), reset to zero.
+def replicas(
+    m: Module, platform, value, copies: int, *, name: str, en=None, init: int = 0
+) -> list[Signal]:
+    """``copies`` registers that each load ``value`` (when ``en``, if given), reset to ``init``.
 
     The copies hold the same value in every cycle; they exist so that a register driving many
     cells far apart (a RAM's address, a wide register's enable) can be a copy near each group
@@ -35,6 +37,8 @@ def replicas(m: Module, platform, value, copies: int, *, name: str, en=None) -> 
         Base name of the copies (``<name>_<k>``).
     en : Value, optional
         Clock enable; always loading when omitted.
+    init : int
+        The value after reset (0 by default).
 
     Returns
     -------
@@ -42,7 +46,7 @@ def replicas(m: Module, platform, value, copies: int, *, name: str, en=None) -> 
         The copies, each as wide as ``value``.
     """
     value = Value.cast(value)
-    out = [Signal(len(value), name=f"{name}_{k}") for k in range(copies)]
+    out = [Signal(len(value), init=init, name=f"{name}_{k}") for k in range(copies)]
     if not _is_ecp5(platform):
         for q in out:
             if en is None:
@@ -62,7 +66,7 @@ def replicas(m: Module, platform, value, copies: int, *, name: str, en=None) -> 
                 p_CEMUX="CE",
                 p_CLKMUX="CLK",
                 p_LSRMUX="LSR",
-                p_REGSET="RESET",
+                p_REGSET="SET" if init >> i & 1 else "RESET",
                 p_SRMODE="LSR_OVER_CE",
                 i_CLK=ClockSignal(),
                 i_LSR=ResetSignal(),
