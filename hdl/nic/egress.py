@@ -17,6 +17,7 @@ from vmassist.formats.nic import Decision, VerdictCode
 
 from ..common import FrameBeat, PacketFifo
 from ..common.params import require
+from ..common.replica import replicas
 
 __all__ = ["Egress", "beat_layout"]
 
@@ -85,8 +86,9 @@ class Egress(wiring.Component):
     probe : SimpleNamespace
         Set by ``elaborate``, for formal harnesses: ``buf`` and ``queues`` (the VF queues then
         the VMM queue, each a :class:`~hdl.common.PacketFifo` with its own ``probe``), and the
-        egress register ``e_valid``, ``e_beat``, ``e_last``, ``e_to`` and ``e_go`` (the queues'
-        write enables, ``e_to`` while ``e_valid``).
+        egress register ``e_valid``, ``e_beat``, ``e_last``, ``e_to``, ``e_go`` (the queues'
+        write enables, ``e_to`` while ``e_valid``) and ``copies`` (each queue's copy of the
+        beat it writes: its ``w_data`` then ``last``).
 
     Raises
     ------
@@ -193,11 +195,22 @@ class Egress(wiring.Component):
         for k in range(n):
             m.submodules[f"vf{k}_q"] = vf_q[k]
         m.submodules.vmm_q = vmm_q
-        for k, q in enumerate(queues):
+        # Each queue takes the beat from a copy of the egress register of its own (the VMM
+        # queue's with the decision), by its block RAMs, which lie far apart from one queue to
+        # the next.
+        vf_next = Cat(buf.r.payload.data.data, buf.r.payload.data.keep, buf.r.payload.last)
+        vmm_next = Cat(
+            buf.r.payload.data.data, buf.r.payload.data.keep, dec.payload, buf.r.payload.last
+        )
+        copies = [
+            *replicas(m, platform, vf_next, n, name="e_vf_beat"),
+            *replicas(m, platform, vmm_next, 1, name="e_vmm_beat"),
+        ]
+        for k, (q, copy) in enumerate(zip(queues, copies, strict=True)):
             m.d.comb += [
                 q.w_valid.eq(e_go[k]),
-                q.w_data.eq(e_beat if q is vmm_q else Cat(e_beat.data, e_beat.keep)),
-                q.w_last.eq(e_last),
+                q.w_data.eq(copy[:-1]),
+                q.w_last.eq(copy[-1]),
             ]
         for k in range(n):
             wiring.connect(m, wiring.flipped(self.vf[k]), vf_q[k].r)
@@ -213,5 +226,6 @@ class Egress(wiring.Component):
             e_last=e_last,
             e_to=e_to,
             e_go=e_go,
+            copies=copies,
         )
         return m

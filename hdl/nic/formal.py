@@ -475,6 +475,11 @@ class EgressHarness(Elaboratable):
                     Assert(pr.full == (v.level == depth)),
                     Assert(pr.avail == (pr.rd_ptr != pr.commit_ptr)),
                     Assert(pr.w_ok == ~pr.full),
+                    *(
+                        Assert((w_ok == pr.w_ok) & (wa == pr.wr_ptr[: len(wa)]))
+                        for w_ok, wa, _ in pr.copies
+                    ),
+                    *(Assert(ra == pr.rd_ptr[: len(ra)]) for _, _, ra in pr.copies),
                     Assert(pr.rd_p1 == (pr.rd_ptr + 1)[: v.pw]),
                     Assert(pr.rd_m2 == (pr.rd_ptr + depth - 2)[: v.pw]),
                     Assert(pr.rd_lim == (pr.rd_ptr + depth - 1)[: v.pw]),
@@ -577,6 +582,8 @@ class EgressHarness(Elaboratable):
             Assert(~(e.e_valid & ~e.e_last) | (e.e_beat.user == eg.dec.payload)),
             Assert(emid == Mux(e.e_valid, Mux(h.efirst, 0, e.e_to), Mux(h.rmid, dec_route, 0))),
             Assert(e.e_go == Mux(e.e_valid, e.e_to, 0)),
+            *(Assert(c == Cat(e.e_beat.data, e.e_beat.keep, e.e_last)) for c in e.copies[:-1]),
+            Assert(e.copies[-1] == Cat(e.e_beat.as_value(), e.e_last)),
         ]
 
         # ---- the output queues ----
