@@ -365,8 +365,12 @@ class NicFilter(wiring.Component):
         for k in range(n):
             m.submodules[f"vf{k}_arb"] = arb = FrameArbiter(beat_layout(width), 2)
             m.submodules[f"vf{k}_reg"] = reg = StreamRegister(out_layout)
-            wiring.connect(m, egress.vf[k], arb.i[0])
-            wiring.connect(m, rj_q[k].r, arb.i[1])
+            # The two queues lie apart (by their block RAMs): each reaches the arbiter through
+            # a register slice by the queue.
+            for j, queue in enumerate((egress.vf[k], rj_q[k].r)):
+                m.submodules[f"vf{k}_in{j}"] = slice_ = StreamRegister(queue.payload.shape())
+                wiring.connect(m, queue, slice_.i)
+                wiring.connect(m, slice_.o, arb.i[j])
             port, o = self.vf[k], reg.o
             m.d.comb += [
                 reg.i.valid.eq(arb.o.valid),
