@@ -68,8 +68,9 @@ class PacketFifo(wiring.Component):
     probe : SimpleNamespace
         Set by ``elaborate``, for formal harnesses: the pointers ``wr_ptr``, ``commit_ptr`` and
         ``rd_ptr`` (word counts modulo a power of two above ``depth + SKID``; ``rd_ptr`` is
-        the next word to fetch); ``rd_p1``, ``rd_m2`` and ``rd_lim`` (``rd_ptr`` plus 1,
-        ``depth - 2`` and ``depth - 1``); the registered flags ``avail`` (``rd_ptr !=
+        the next word to fetch); ``wr_p1`` and ``commit_p1`` (``wr_ptr`` and ``commit_ptr`` plus
+        1); ``rd_p1``, ``rd_m2`` and ``rd_lim`` (``rd_ptr`` plus 1, ``depth - 2`` and ``depth -
+        1``); the registered flags ``avail`` (``rd_ptr !=
         commit_ptr``), ``full`` (``level == depth``), ``fills`` (``level == depth - 1``),
         ``c_full`` (committed words ``== depth``), ``w_ok`` (``~full``) and ``dropping``;
         ``copies``, per block RAM the registers of its write enable and addresses (``(w_ok,
@@ -141,6 +142,11 @@ class PacketFifo(wiring.Component):
         pbits = (depth + SKID).bit_length()
         wr_ptr = Signal(pbits)  # tentative: next word of the frame being written
         commit_ptr = Signal(pbits)  # end of the last committed frame
+        # ``wr_ptr + 1`` and ``commit_ptr + 1``, kept in registers so that the next write
+        # address (which a copy by every block RAM loads) is picked, never summed, after the
+        # write case is known.
+        wr_p1 = Signal(pbits, init=1)
+        commit_p1 = Signal(pbits, init=1)
         rd_ptr = Signal(pbits)  # next word to fetch
         dropping = Signal()  # the frame being written has overflowed
         commit = Signal()  # this cycle's beat commits its frame
@@ -208,18 +214,24 @@ class PacketFifo(wiring.Component):
         m.d.sync += [self.committed.eq(0), self.overflow.eq(0)]
         with m.If(self.w_abort):
             m.d.comb += [wr_next.eq(commit_ptr), rolled.eq(1), dropping_next.eq(0)]
+            m.d.sync += wr_p1.eq(commit_p1)
         with m.Elif(self.w_valid):
             with m.If(dropping | full):
                 with m.If(self.w_last):
                     m.d.comb += [wr_next.eq(commit_ptr), rolled.eq(1), dropping_next.eq(0)]
-                    m.d.sync += self.overflow.eq(1)
+                    m.d.sync += [wr_p1.eq(commit_p1), self.overflow.eq(1)]
                 with m.Else():
                     m.d.comb += dropping_next.eq(1)
             with m.Else():
-                m.d.comb += [wr_next.eq(wr_ptr + 1), written.eq(1)]
+                m.d.comb += [wr_next.eq(wr_p1), written.eq(1)]
+                m.d.sync += wr_p1.eq(wr_p1 + 1)
                 with m.If(self.w_last):
                     m.d.comb += commit.eq(1)
-                    m.d.sync += [commit_ptr.eq(wr_ptr + 1), self.committed.eq(1)]
+                    m.d.sync += [
+                        commit_ptr.eq(wr_p1),
+                        commit_p1.eq(wr_p1 + 1),
+                        self.committed.eq(1),
+                    ]
 
         # Read side. Committed words are fetched through the block RAM's two read registers
         # into a four-word skid buffer (LUT RAM), which ``r`` reads. A fetch is decided from
@@ -279,6 +291,8 @@ class PacketFifo(wiring.Component):
         self.probe = SimpleNamespace(
             wr_ptr=wr_ptr,
             commit_ptr=commit_ptr,
+            wr_p1=wr_p1,
+            commit_p1=commit_p1,
             full=full,
             rd_ptr=rd_ptr,
             avail=avail,

@@ -481,6 +481,8 @@ class EgressHarness(Elaboratable):
                     ),
                     *(Assert(ra == pr.rd_ptr[: len(ra)]) for _, _, ra in pr.copies),
                     Assert(pr.rd_p1 == (pr.rd_ptr + 1)[: v.pw]),
+                    Assert(pr.wr_p1 == (pr.wr_ptr + 1)[: v.pw]),
+                    Assert(pr.commit_p1 == (pr.commit_ptr + 1)[: v.pw]),
                     Assert(pr.rd_m2 == (pr.rd_ptr + depth - 2)[: v.pw]),
                     Assert(pr.rd_lim == (pr.rd_ptr + depth - 1)[: v.pw]),
                     Assert(pr.fills == (v.level == depth - 1)),
