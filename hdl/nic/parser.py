@@ -166,9 +166,24 @@ class Parser(wiring.Component):
         l3 = by_tags(*(h[8 * o : 8 * (o + L3_BYTES)] for o in (14, 18, 22)))
         l3_at = by_tags(14, 18, 22)
         outer_vid = _only(t1, _be(h, 14, 2)[:12])
+        # The L3 fields stage 3 tests, compared at each of the three L3 offsets and picked like
+        # the header (a compare of the aligned copy would follow the 3:1 choice in series).
+        at3 = (14, 18, 22)
+        unfrag = [_be(h, o + 6, 2)[:13] == 0 for o in at3]  # fragment offset 0
+
+        def proto_is(at, value):
+            return by_tags(*(_byte(h, o + at) == value for o in at3))
+
         s2 = register(
             2,
             l3=l3,
+            unfrag=by_tags(*unfrag),
+            tcp4=proto_is(9, PROTO_TCP),
+            udp4=proto_is(9, PROTO_UDP),
+            icmp4=proto_is(9, PROTO_ICMP),
+            tcp6=proto_is(6, PROTO_TCP),
+            udp6=proto_is(6, PROTO_UDP),
+            icmp6=proto_is(6, PROTO_ICMPV6),
             dst=_be(h, 0, 6),
             src=_be(h, 6, 6),
             tags=Cat(t1 & ~t2, t2),
@@ -192,9 +207,9 @@ class Parser(wiring.Component):
         ver, ihl = _byte(l3, 0)[4:], _byte(l3, 0)[:4]
         hlen = Cat(Const(0, 2), ihl)
         total, frag = _be(l3, 2, 2), _be(l3, 6, 2)
-        first_frag = frag[:13] == 0
+        first_frag = s2.unfrag
         proto4, nh = _byte(l3, 9), _byte(l3, 6)
-        parse_l4 = s2.v6 | (s2.v4 & first_frag)
+        v4_l4 = s2.v4 & first_frag  # IPv4 whose L4 header is parsed
         proto = _only(s2.v4, proto4) | _only(s2.v6, nh)
         # Groups of four L4 offsets, 16..60 bytes into L3: (hl mod 4) picks within each.
         group = [
@@ -215,9 +230,9 @@ class Parser(wiring.Component):
             len4_bad=(total < hlen) | (total > s2.rem),
             len6_bad=_be(l3, 4, 2) > s2.rem6,
             l4_len=Mux(s2.v4, (total - hlen)[:16], _be(l3, 4, 2)),
-            tcp=parse_l4 & (proto == PROTO_TCP),
-            udp=parse_l4 & (proto == PROTO_UDP),
-            icmp=parse_l4 & ((s2.v4 & (proto4 == PROTO_ICMP)) | (s2.v6 & (nh == PROTO_ICMPV6))),
+            tcp=(v4_l4 & s2.tcp4) | (s2.v6 & s2.tcp6),
+            udp=(v4_l4 & s2.udp4) | (s2.v6 & s2.udp6),
+            icmp=(v4_l4 & s2.icmp4) | (s2.v6 & s2.icmp6),
             ip=_only(s2.v4, Const(IpKind.V4, 2)) | _only(s2.v6, Const(IpKind.V6, 2)),
             src_ip=_only(s2.v4, _be(l3, 12, 4)) | _only(s2.v6, _be(l3, 8, 16)),
             dst_ip=_only(s2.v4, _be(l3, 16, 4)) | _only(s2.v6, _be(l3, 24, 16)),
