@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vmassist import synth
+from vmassist import sta, synth
 from vmassist.examples import WrapCounter
 from vmassist.synth import CONFIGS, SynthConfig, synthesize
 
@@ -21,6 +21,12 @@ def test_synthesize_tiny_design(tmp_path):
     assert result.fmax_mhz is not None and result.fmax_mhz > 125
     assert result.met
     assert (tmp_path / "wrap10" / "report.json").exists()
+    # The SDF timing analysis agrees with nextpnr's own Fmax to the picosecond.
+    graph = sta.parse_sdf((tmp_path / "wrap10" / "timing.sdf").read_text())
+    timing = sta.analyse(graph)
+    critical_ps = 1e6 / result.fmax_mhz
+    assert not sta.failing(graph, timing, critical_ps + 1)
+    assert sta.failing(graph, timing, critical_ps - 1)
     # The harness's reset reaches the flip-flops on a global net, not through the fabric.
     log = (tmp_path / "wrap10" / "nextpnr.log").read_text()
     assert "routing clock net rst_g using global" in log
