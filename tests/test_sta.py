@@ -53,6 +53,7 @@ def test_signal_names():
     assert sta.signal_of("u.b[3]_TRELLIS_FF_Q_2/DI") == "u.b"
     assert sta.signal_of("\\$signal_TRELLIS_FF_Q/Q") == "$signal"
     assert sta.signal_of("nic.q_wr_ptr_CCU2C_S0_12/A0") == "nic.q_wr_ptr"
+    assert sta.signal_of("nic.q.w_addr_3_ff7/DI") == "nic.q.w_addr"
 
 
 def test_loop_and_malformed_arcs_are_errors():

@@ -184,13 +184,15 @@ def analyse(graph: TimingGraph, *, ignore: str = r"\$PACKER") -> Timing:
 
 _SUFFIX = re.compile(
     r"((_TRELLIS_FF_Q|_LUT4_Z|_CCU2C_S\d|_CCU2C_COUT|_PFUMX_Z|_L6MUX21_Z|_DP16KD|_DPR16X4"
-    r"|_TRELLIS_RAMW|_DI|_\d+)(?=_|$))+$"
+    r"|_TRELLIS_RAMW|_DI|_\d+|_ff\d+)(?=_|$))+$"
 )
 
 
 def signal_of(pin: str) -> str:
     """A cell pin -> the signal it belongs to: the instance, without bit indices or the cell
-    suffixes synthesis and packing add (``a.b_TRELLIS_FF_Q_12/DI`` -> ``a.b``)."""
+    suffixes synthesis and packing add (``a.b_TRELLIS_FF_Q_12/DI`` -> ``a.b``), nor the copy
+    and bit of a replicated register (``a.w_addr_3_ff7`` -> ``a.w_addr``, see
+    ``hdl/common/replica.py``)."""
     inst = re.sub(r"\[\d+\]", "", pin.rsplit("/", 1)[0]).removeprefix("\\")
     return _SUFFIX.sub("", inst) or inst
 

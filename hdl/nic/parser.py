@@ -15,6 +15,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hdl.common.replica import replicas
 from vmassist.formats.nic import (
     ETH_IPV4,
     ETH_IPV6,
@@ -39,6 +40,9 @@ __all__ = ["Parser"]
 L3_BYTES = 73
 #: Where a tag's TPID, or the ethertype, sits for 0, 1 and 2 tags.
 TYPE_AT = (12, 16, 20)
+#: Bytes of the L3 copy per copy of the tag flags that select it (the flags would otherwise
+#: drive some 600 multiplexers, with routes of several ns to the far ones).
+L3_CHUNK = 8
 
 
 def _byte(v, i: int):
@@ -139,12 +143,16 @@ class Parser(wiring.Component):
         # choices select on t1 and on a TPID at 16 directly (t2 = both), one LUT5 per bit.
         hdr = self.i.payload.hdr
         v6 = [_be(hdr, at, 2) == ETH_IPV6 for at in TYPE_AT]
+        t1_next = (_be(hdr, 12, 2) == ETH_QINQ) | (_be(hdr, 12, 2) == ETH_VLAN)
+        vlan16_next = _be(hdr, 16, 2) == ETH_VLAN
+        chunks = -(-L3_BYTES // L3_CHUNK)
+        sel = replicas(m, platform, Cat(t1_next, vlan16_next), chunks, name="s1_tags", en=adv)
         s1 = register(
             1,
             hdr=hdr,
             length=self.i.payload.length,
-            t1=(_be(hdr, 12, 2) == ETH_QINQ) | (_be(hdr, 12, 2) == ETH_VLAN),
-            vlan16=_be(hdr, 16, 2) == ETH_VLAN,
+            t1=t1_next,
+            vlan16=vlan16_next,
             v4=Cat(*(_be(hdr, at, 2) == ETH_IPV4 for at in TYPE_AT)),
             v6=Cat(*v6),
             # L4 starts 4*hl bytes into L3; IPv6's fixed 40 bytes are IHL 10 to that choice.
@@ -163,7 +171,13 @@ class Parser(wiring.Component):
             return Mux(s1.t1, Mux(s1.vlan16, v2, v1), v0)
 
         h = s1.hdr
-        l3 = by_tags(*(h[8 * o : 8 * (o + L3_BYTES)] for o in (14, 18, 22)))
+        # The L3 copy, chunk by chunk, each chunk selected by its own copy of the tag flags.
+        pieces = []
+        for k, copy in enumerate(sel):
+            lo, hi = k * L3_CHUNK, min((k + 1) * L3_CHUNK, L3_BYTES)
+            v0, v1, v2 = (h[8 * (lo + o) : 8 * (hi + o)] for o in (14, 18, 22))
+            pieces.append(Mux(copy[0], Mux(copy[1], v2, v1), v0))
+        l3 = Cat(*pieces)
         l3_at = by_tags(14, 18, 22)
         outer_vid = _only(t1, _be(h, 14, 2)[:12])
         # The L3 fields stage 3 tests, compared at each of the three L3 offsets and picked like
