@@ -5,7 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import require
+from .params import require, require_shape
 
 __all__ = ["CreditFifo"]
 
@@ -59,10 +59,7 @@ class CreditFifo(wiring.Component):
     LATENCY = 2
 
     def __init__(self, shape, depth: int):
-        try:
-            Shape.cast(shape)
-        except TypeError as e:
-            require(self, False, TypeError(f"shape must be shape-castable, not {shape!r}: {e}"))
+        require_shape(self, shape)
         require(
             self,
             isinstance(depth, int) and not isinstance(depth, bool) and 2 <= depth <= 16,

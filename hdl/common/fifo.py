@@ -2,13 +2,13 @@
 
 from types import SimpleNamespace
 
-from amaranth import Module, Mux, Shape, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .axis import FrameBeat
-from .params import require
+from .params import require, require_shape
 from .ram import PipelinedRam, formal_words
 from .replica import replicas
 
@@ -94,10 +94,7 @@ class PacketFifo(wiring.Component):
     READ_LATENCY = 3
 
     def __init__(self, shape, depth: int):
-        try:
-            Shape.cast(shape)
-        except TypeError as e:
-            require(self, False, TypeError(f"shape must be shape-castable, not {shape!r}: {e}"))
+        require_shape(self, shape)
         require(
             self,
             isinstance(depth, int) and depth >= 2 and not depth & (depth - 1),

@@ -1,6 +1,8 @@
 """Constructor-argument checks for components."""
 
-__all__ = ["require"]
+from amaranth import Shape
+
+__all__ = ["require", "require_shape"]
 
 
 def require(component, ok: bool, error: Exception) -> None:
@@ -13,3 +15,11 @@ def require(component, ok: bool, error: Exception) -> None:
     if not ok:
         component._MustUse__silence = True
         raise error
+
+
+def require_shape(component, shape) -> None:
+    """Raise ``TypeError`` (through :func:`require`) unless ``shape`` is shape-castable."""
+    try:
+        Shape.cast(shape)
+    except TypeError as e:
+        require(component, False, TypeError(f"shape must be shape-castable, not {shape!r}: {e}"))

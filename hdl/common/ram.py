@@ -8,7 +8,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import require
+from .params import require, require_shape
 
 __all__ = ["PipelinedRam", "dp16kd_mode", "formal_words"]
 
@@ -102,10 +102,7 @@ class PipelinedRam(wiring.Component):
     """
 
     def __init__(self, shape, depth: int, *, copies: int = 1):
-        try:
-            Shape.cast(shape)
-        except TypeError as e:
-            require(self, False, TypeError(f"shape must be shape-castable, not {shape!r}: {e}"))
+        require_shape(self, shape)
         require(
             self,
             isinstance(depth, int) and not isinstance(depth, bool) and 2 <= depth <= 16384,

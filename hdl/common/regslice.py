@@ -1,10 +1,10 @@
 """A register slice for a stream: every signal across it, both ways, leaves a flip-flop."""
 
-from amaranth import Module, Mux, Shape, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import require
+from .params import require_shape
 
 __all__ = ["StreamRegister"]
 
@@ -32,10 +32,7 @@ class StreamRegister(wiring.Component):
     """
 
     def __init__(self, shape):
-        try:
-            Shape.cast(shape)
-        except TypeError as e:
-            require(self, False, TypeError(f"shape must be shape-castable, not {shape!r}: {e}"))
+        require_shape(self, shape)
         self._shape = shape
         sig = stream.Signature(shape)
         super().__init__({"i": In(sig), "o": Out(sig)})
