@@ -25,7 +25,7 @@ help: setup
 	@echo "vmassist make targets (each runs 'setup' first):"
 	@echo "  make demo      MMU: a VM on Verilator, EPT -> shadow switch, wp faults, a TLB fault caught;"
 	@echo "                 NIC: a capture replayed, bounced frames judged by the VMM and re-injected"
-	@echo "  make test      every test (pytest -n $(JOBS)): models, Amaranth sim, cocotb on icarus+verilator, formal, CLI"
+	@echo "  make test      every test (pytest -n $(JOBS), the 15 slowest listed): models, Amaranth sim, cocotb on icarus+verilator, formal, CLI"
 	@echo "  make sim       the cocotb tests of one block on one simulator"
 	@echo "  make verilog   Verilog for every block into $(VERILOG_DIR)/, linted with verilator --lint-only -Wall"
 	@echo "  make lint      ruff check + ruff format --check + the Verilog lint"
@@ -55,7 +55,7 @@ sim: setup
 
 # pytest exits 5 when it collected no test: that is a failure too, and says so.
 test: setup
-	@$(ENV) $(STRICT) pytest -n $(JOBS) tests || { status=$$?; \
+	@$(ENV) $(STRICT) pytest -n $(JOBS) --durations=15 tests || { status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$status; }
 
 # All three run, so one report shows every problem; any failure fails the target.
