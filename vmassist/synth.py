@@ -69,7 +69,7 @@ PLACER_ARGS = ("--placer-heap-timingweight", "30", "--placer-heap-critexp", "4")
 
 #: The block RAM sites of the LFE5U-85F as nextpnr names them (``X<x>/Y<y>/EBR<k>``): four rows
 #: of 52, in groups of four sites two columns apart. Read from a placement of 208 DP16KDs;
-#: ``tests/test_synth_infra.py`` places a RAM on each site of a row.
+#: ``tests/test_synth_infra.py`` pins a block RAM to every one of them.
 EBR_ROWS_85K = (22, 46, 70, 82)
 EBR_COLUMNS_85K = tuple(
     (base + 2 * k, k)
@@ -79,8 +79,8 @@ EBR_COLUMNS_85K = tuple(
 
 
 def ebr_sites(row: int) -> list[str]:
-    """The block RAM sites of row ``row`` (0..3, bottom of the die last) of an LFE5U-85F, left
-    to right."""
+    """The block RAM sites of row ``row`` (0..3, by increasing Y) of an LFE5U-85F, left to
+    right."""
     y = EBR_ROWS_85K[row]
     return [f"X{x}/Y{y}/EBR{k}" for x, k in EBR_COLUMNS_85K]
 

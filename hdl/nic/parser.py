@@ -15,7 +15,6 @@ from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.common.replica import replicas
 from vmassist.formats.nic import (
     ETH_IPV4,
     ETH_IPV6,
@@ -32,6 +31,8 @@ from vmassist.formats.nic import (
     Malformed,
     ParsedHdr,
 )
+
+from ..common.replica import replicas
 
 __all__ = ["Parser"]
 
