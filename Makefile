@@ -55,7 +55,7 @@ sim: setup
 
 # pytest exits 5 when it collected no test: that is a failure too, and says so.
 test: setup
-	@$(ENV) $(STRICT) pytest -n $(JOBS) --durations=15 tests || { status=$$?; \
+	@$(ENV) $(STRICT) pytest -n $(JOBS) --dist worksteal --durations=15 tests || { status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$status; }
 
 # All three run, so one report shows every problem; any failure fails the target.
