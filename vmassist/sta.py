@@ -66,6 +66,11 @@ def _max_delay(triple: list) -> float:
     return max((float(v) for v in triple[0].split(":") if v), default=0.0) if triple else 0.0
 
 
+def _arc_delay(arc: list) -> float:
+    """An INTERCONNECT or IOPATH arc's delay: the largest of its rise and fall values."""
+    return max((_max_delay(v) for v in arc[3:]), default=0.0)
+
+
 def _unescape(name: str) -> str:
     return re.sub(r"\\(.)", r"\1", name)
 
@@ -123,10 +128,10 @@ def parse_sdf(text: str) -> TimingGraph:
                 raise ValueError(f"{arc[0]} in cell {inst!r} has {len(arc) - 1} fields")
             if arc[0] == "INTERCONNECT":
                 src, dst = _pin_path(arc[1]), _pin_path(arc[2])
-                graph.edges[src].append((dst, _max_delay(arc[3])))
+                graph.edges[src].append((dst, _arc_delay(arc)))
             elif arc[0] == "IOPATH":
                 a, z = _port(arc[1]), _port(arc[2])
-                delay = max((_max_delay(v) for v in arc[3:]), default=0.0)
+                delay = _arc_delay(arc)
                 if a in clocks:
                     key = f"{inst}/{z}"
                     graph.launch[key] = max(graph.launch.get(key, 0.0), delay)
@@ -166,10 +171,8 @@ def analyse(graph: TimingGraph, *, ignore: str = r"\$PACKER") -> Timing:
     start = {p: p for p in arrival}
     previous: dict[str, str] = {}
     ready = [p for p in set(graph.edges) | set(graph.launch) if indegree[p] == 0]
-    done = 0
     while ready:
         pin = ready.pop()
-        done += 1
         for dst, delay in graph.edges.get(pin, ()):
             if pin in arrival and arrival[pin] + delay > arrival.get(dst, -1.0):
                 arrival[dst] = arrival[pin] + delay
