@@ -124,7 +124,9 @@ class RefPacketFifo:
     ``s1`` and ``s2`` the words in the block RAM's read latch and output register, ``skid`` the
     words waiting for ``r`` (its head on ``r``). A beat fits iff the memory (``stored`` +
     ``pending``) had room at the start of its cycle; fetched words have left the memory. A word
-    is fetched while fewer than ``SKID`` words are held between the memory and ``r``.
+    is fetched while fewer than ``SKID`` words are held between the memory and ``r``, once the
+    read side has seen its commit (the cycle after the commit: ``unseen`` words at the end of
+    ``stored`` are the frame committed in the last step).
     """
 
     def __init__(self, depth: int):
@@ -135,6 +137,7 @@ class RefPacketFifo:
         self.s1: tuple[int, int] | None = None
         self.s2: tuple[int, int] | None = None
         self.skid: deque[tuple[int, int]] = deque()
+        self.unseen = 0
         self.committed = self.overflow = 0
         self.kept: list[list[int]] = []  # the frames committed, as the reader must see them
 
@@ -162,7 +165,8 @@ class RefPacketFifo:
         full = self.level == self.depth
         # Read: the skid buffer's head leaves when taken; the RAM's registers move on; a word
         # is fetched while fewer than SKID are held.
-        fetch = len(self.fetched) < SKID and self.stored
+        fetch = len(self.fetched) < SKID and len(self.stored) > self.unseen
+        self.unseen = 0
         if self.skid and r_ready:
             self.skid.popleft()
         if self.s2 is not None:
@@ -182,6 +186,7 @@ class RefPacketFifo:
                 self.pending.append((w_data, w_last))
                 if w_last:
                     self.stored.extend(self.pending)
+                    self.unseen = len(self.pending)
                     self.kept.append([d for d, _ in self.pending])
                     self.pending, self.committed = [], 1
 
@@ -316,7 +321,7 @@ def test_fifo_keeps_every_frame_that_fits_an_empty_fifo():
                 await ctx.tick()
             ctx.set(dut.w_valid, 0)
             pulses.append((ctx.get(dut.committed), ctx.get(dut.overflow)))
-            for _ in range(depth + 3):
+            for _ in range(depth + PacketFifo.READ_LATENCY):
                 if ctx.get(dut.r.valid):
                     read.append((ctx.get(dut.r.payload.data), ctx.get(dut.r.payload.last)))
                 await ctx.tick()
@@ -352,8 +357,8 @@ def test_fifo_frame_of_exactly_depth_and_capacity():
         assert (ctx.get(dut.level), ctx.get(dut.frames), ctx.get(dut.r.valid)) == (depth, 1, 0)
         await ctx.tick().repeat(PacketFifo.READ_LATENCY - 1)
         assert ctx.get(dut.r.valid) == 0
-        await ctx.tick()  # the first word has reached r
-        assert (ctx.get(dut.level), ctx.get(dut.r.valid)) == (depth - PacketFifo.READ_LATENCY, 1)
+        await ctx.tick()  # the first word has reached r; the next two are in the RAM's registers
+        assert (ctx.get(dut.level), ctx.get(dut.r.valid)) == (depth - 3, 1)
         assert ctx.get(dut.r.payload.data) == a[0]
         await ctx.tick().repeat(depth)  # the whole frame has left the memory for the skid buffer
         assert (ctx.get(dut.level), ctx.get(dut.frames)) == (0, 1)
@@ -405,6 +410,7 @@ def test_fifo_abort_discards_the_frame_being_written():
         assert await beat(ctx, _word(1, 1), last=1) == (1, 0)
         await beat(ctx, _word(2, 0))
         assert await beat(ctx, _word(2, 1), last=1, abort=1) == (0, 0)  # abort wins over last
+        await ctx.tick()
         assert ctx.get(dut.level) == 0  # frame 1 has left the memory for the skid buffer
         for b in range(depth + 1):  # overflows (the reader is stalled), then is abandoned
             await beat(ctx, _word(3, b))

@@ -23,8 +23,10 @@ class PacketFifo(wiring.Component):
     words (block RAM read through its output register).
 
     Write side: a writer never waits. Each beat goes to the tentative write pointer; the beat
-    with ``w_last`` commits the frame, whose first beat the reader can see four cycles after
-    that one, with the pipeline idle (``READ_LATENCY``). A
+    with ``w_last`` commits the frame, whose first beat the reader can see five cycles after
+    that one, with the pipeline idle (``READ_LATENCY``). The block RAM is written a cycle after
+    the beat, from registers alone (the word, its address and the enable, each by its block
+    RAM), so no logic of the write side's inputs lies between a flip-flop and the RAM. A
     beat that finds the memory full (``level == depth`` at the start of its cycle) marks its
     frame overflowed: the rest of the frame is ignored and at its ``w_last`` the tentative
     pointer rolls back to the last commit, so no beat of it is ever read. A frame of more than
@@ -70,11 +72,14 @@ class PacketFifo(wiring.Component):
         ``rd_ptr`` (word counts modulo a power of two above ``depth + SKID``; ``rd_ptr`` is
         the next word to fetch); ``wr_p1`` and ``commit_p1`` (``wr_ptr`` and ``commit_ptr`` plus
         1); ``rd_p1``, ``rd_m2`` and ``rd_lim`` (``rd_ptr`` plus 1, ``depth - 2`` and ``depth -
-        1``); the registered flags ``avail`` (``rd_ptr !=
-        commit_ptr``), ``full`` (``level == depth``), ``fills`` (``level == depth - 1``),
-        ``c_full`` (committed words ``== depth``), ``w_ok`` (``~full``) and ``dropping``;
+        1``); the registered flags ``avail`` (``rd_ptr != seen``),
+        ``full`` (``level == depth``), ``fills`` (``level == depth - 1``),
+        ``c_full`` (committed words ``== depth``) and ``dropping``;
         ``copies``, per block RAM the registers of its write enable and addresses (``(w_ok,
-        wr_ptr, rd_ptr)``, the pointers less their top bit);
+        w_addr, r_addr)``: last cycle's ``~full`` and ``wr_ptr``, and ``rd_ptr``, the pointers
+        less their top bit); the write the RAM makes at the end of this cycle, ``pend_ok``,
+        ``pend_ptr`` (last cycle's ``wr_ptr``, all its bits) and ``pend_data``; ``seen``, the
+        commit pointer as the read side sees it (last cycle's ``commit_ptr``);
         ``ram`` (the :class:`~hdl.common.PipelinedRam`, whose own ``probe`` has the read latch
         and the words); ``s1v`` and ``s2v`` (the read latch and the output register hold a
         fetched word), ``held`` (fetched words not yet read), and the skid buffer's
@@ -90,8 +95,8 @@ class PacketFifo(wiring.Component):
     """
 
     #: Cycles from a frame's commit (the cycle after its ``w_last``) to its first beat on ``r``,
-    #: the FIFO otherwise empty: fetch, read latch, output register, skid buffer.
-    READ_LATENCY = 3
+    #: the FIFO otherwise empty: the RAM write, fetch, read latch, output register, skid buffer.
+    READ_LATENCY = 4
 
     def __init__(self, shape, depth: int):
         require_shape(self, shape)
@@ -196,18 +201,28 @@ class PacketFifo(wiring.Component):
         m.d.comb += [
             wr_next.eq(wr_ptr),
             dropping_next.eq(dropping),
-            ram.w_data.data.eq(self.w_data),
-            ram.w_data.last.eq(self.w_last),
         ]
-        # The RAM's write enable is ``~full``, and its write address ``wr_ptr``, each in a
-        # register of its own by every block RAM (so they pull neither ``full`` nor the pointer
-        # away from the logic around them). The RAM writes the word at ``wr_ptr`` on every
-        # cycle the memory is not full, with a beat or not: that word is free (past every
-        # committed and every tentative word), and a beat that is kept overwrites it before the
-        # pointer moves past it, so the enable needs no input of this cycle (``w_valid`` and
-        # ``w_abort`` fan out no further).
-        w_oks = replicas(m, platform, ~full_next, cols, name="w_ok", init=1)
-        w_addrs = replicas(m, platform, wr_next[:abits], cols, name="w_addr")
+        # The RAM writes the word offered in each cycle the memory is not full, with a beat or
+        # not, at ``wr_ptr``: that word is free (past every committed and every tentative
+        # word), and a beat that is kept overwrites it before the pointer moves past it, so the
+        # enable needs no input of the cycle (``w_valid`` and ``w_abort`` fan out no further).
+        # The write lands a cycle late, from registers alone: the word in ``pend_data``, and
+        # ``~full`` and ``wr_ptr`` in copies by every block RAM, each loaded from a flip-flop
+        # (so no decision of the write side reaches a block RAM in the cycle it is made). The
+        # read side waits a cycle for it: a commit shows there a cycle late (``avail``), and a
+        # fetch never reads the word being written.
+        w_oks = replicas(m, platform, ~full, cols, name="w_ok")
+        w_addrs = replicas(m, platform, wr_ptr[:abits], cols, name="w_addr")
+        pend_data = Signal(FrameBeat(self._shape))
+        pend_ptr = Signal(pbits)  # for formal views: the pending write's position
+        seen = Signal(pbits)  # for formal views: ``commit_ptr`` as the read side sees it
+        m.d.sync += [
+            pend_data.data.eq(self.w_data),
+            pend_data.last.eq(self.w_last),
+            pend_ptr.eq(wr_ptr),
+            seen.eq(commit_ptr),
+        ]
+        m.d.comb += ram.w_data.eq(pend_data)
         m.d.sync += [self.committed.eq(0), self.overflow.eq(0)]
         with m.If(self.w_abort):
             m.d.comb += [wr_next.eq(commit_ptr), rolled.eq(1), dropping_next.eq(0)]
@@ -274,9 +289,10 @@ class PacketFifo(wiring.Component):
                 ram.r_addr[k].eq(r_addrs[k]),
             ]
         m.d.sync += [rd_p1.eq(rd_p1 + fetch), rd_m2.eq(rd_m2 + fetch), rd_lim.eq(rd_lim + fetch)]
-        # A commit leaves a word to fetch (the frame's last word is past every fetch); else a
-        # fetch moves ``rd_ptr`` one nearer ``commit_ptr``, compared ahead from registers.
-        m.d.sync += avail.eq(commit | Mux(fetch, rd_p1 != commit_ptr, avail))
+        # == (rd_ptr != seen). A commit, seen the cycle it pulses ``committed``, leaves a word
+        # to fetch (the frame's last word is past every fetch); else a fetch moves ``rd_ptr``
+        # one nearer ``commit_ptr`` (then equal to ``seen``), compared ahead from registers.
+        m.d.sync += avail.eq(self.committed | Mux(fetch, rd_p1 != commit_ptr, avail))
 
         # Counted from the cycle its commit takes effect, as `committed` pulses.
         frame_out = self.r.valid & self.r.ready & self.r.payload.last
@@ -299,8 +315,11 @@ class PacketFifo(wiring.Component):
             rd_m2=rd_m2,
             rd_lim=rd_lim,
             dropping=dropping,
-            w_ok=w_oks[0],
             copies=list(zip(w_oks, w_addrs, r_addrs, strict=True)),
+            pend_ok=w_oks[0],
+            pend_ptr=pend_ptr,
+            pend_data=pend_data,
+            seen=seen,
             ram=ram,
             s1v=s1v,
             s2v=s2v,
