@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .params import require, require_shape
+from .replica import replicas
 
 __all__ = ["CreditFifo"]
 
@@ -26,7 +27,8 @@ class CreditFifo(wiring.Component):
     * The RAM is cut into columns of :data:`COLUMN` bits, and each column has its own copy of
       both pointers, so no pointer fans out to more than one column's cells. Copy ``k`` counts
       from ``k`` (its column keeps word ``s`` at row ``s + k``), which keeps synthesis from
-      merging the copies.
+      merging the copies. Each column also works out the read (``r.ready`` taken) itself, from
+      copies of the FIFO's flags, so no one net carries it to every column.
     * ``r.payload`` is a register, loaded from the RAM's asynchronous read.
 
     Parameters
@@ -93,14 +95,20 @@ class CreditFifo(wiring.Component):
         up, down = self.w_en & ~load, load & ~self.w_en
         # The sums from the register, then picked: ``load`` is late (``r.ready``).
         m.d.sync += held.eq(Mux(up, held + 1, Mux(down, held - 1, held)))
+        some_next = Mux(up, 1, Mux(down, ~one, some))
+        valid_next = Mux(load, 1, Mux(self.r.ready, 0, self.r.valid))
         m.d.sync += [
-            some.eq(Mux(up, 1, Mux(down, ~one, some))),
+            some.eq(some_next),
             one.eq(Mux(up, ~some, Mux(down, held == 2, one))),
+            self.r.valid.eq(valid_next),
         ]
-        with m.If(load):
-            m.d.sync += self.r.valid.eq(1)
-        with m.Elif(self.r.ready):
-            m.d.sync += self.r.valid.eq(0)
+        # Each column works out ``load`` for itself, from copies of ``some`` and ``r.valid`` of
+        # its own, so that only ``r.ready`` travels to the columns, and the load of each
+        # column's pointer and output register is a LUT by them rather than one net across
+        # every column.
+        cols = -(-bits // COLUMN)
+        some_c = replicas(m, platform, some_next, cols, name="some")
+        valid_c = replicas(m, platform, valid_next, cols, name="valid")
 
         data = Signal(bits)
         m.d.comb += data.eq(self.w_data)
@@ -116,13 +124,15 @@ class CreditFifo(wiring.Component):
             rd = mem.read_port(domain="comb")
             w_ptr = Signal(abits, init=k % (1 << abits), name=f"w_ptr{k}")
             r_ptr = Signal(abits, init=k % (1 << abits), name=f"r_ptr{k}")
-            m.d.sync += [w_ptr.eq(w_ptr + self.w_en), r_ptr.eq(r_ptr + load)]
+            col_load = Signal(name=f"load{k}")
+            m.d.comb += col_load.eq(some_c[k] & (~valid_c[k] | self.r.ready))
+            m.d.sync += [w_ptr.eq(w_ptr + self.w_en), r_ptr.eq(r_ptr + col_load)]
             m.d.comb += [
                 wr.en.eq(1),
                 wr.addr.eq(w_ptr),
                 wr.data.eq(data[lo:hi]),
                 rd.addr.eq(r_ptr),
             ]
-            with m.If(load):
+            with m.If(col_load):
                 m.d.sync += out[lo:hi].eq(rd.data)
         return m
