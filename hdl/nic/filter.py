@@ -51,6 +51,7 @@ from ..common import (
 )
 from ..common.bits import mux_onehot, popcount
 from ..common.params import require
+from ..common.replica import replicas
 from .classify import Classifier
 from .egress import Egress, beat_layout
 from .parser import Parser
@@ -330,32 +331,45 @@ class NicFilter(wiring.Component):
         # ---- re-inject: demultiplexed by tdest into per-VF queues ----
         rj = self.reinject
         m.d.comb += rj.tready.eq(1)
+        # Each beat is registered first with its tdest compared with every VF, then registered
+        # again with its queue picked (by the first beat's tdest, the frame's), so no queue's
+        # write side starts from the demultiplexer and no select is more than a LUT.
+        rj_valid, rj_tlast = Signal(), Signal()
+        rj_data = Signal(beat_layout(width))
+        rj_is = Signal(n + 1)  # tdest == k, for each VF k; the last bit: tdest names no VF
+        m.d.sync += [
+            rj_valid.eq(rj.tvalid),
+            rj_tlast.eq(rj.tlast),
+            rj_data.eq(Cat(rj.tdata, rj.tkeep)),
+            rj_is.eq(Cat(*(rj.tdest == k for k in range(n)), rj.tdest >= n)),
+        ]
         rj_first = Signal(init=1)
-        rj_dest = Signal(8)
-        with m.If(rj.tvalid):
-            m.d.sync += rj_first.eq(rj.tlast)
+        rj_frame = Signal(n + 1)  # rj_is of the frame's first beat
+        with m.If(rj_valid):
+            m.d.sync += rj_first.eq(rj_tlast)
             with m.If(rj_first):
-                m.d.sync += rj_dest.eq(rj.tdest)
-        dest = Mux(rj_first, rj.tdest, rj_dest)
+                m.d.sync += rj_frame.eq(rj_is)
+        dest = Mux(rj_first, rj_is, rj_frame)
         rj_bad = Signal()  # a frame for no VF ended
-        m.d.sync += rj_bad.eq(rj.tvalid & rj.tlast & (dest >= n))
-        # Each beat is registered with its queue already picked, so no queue's write side
-        # starts from the demultiplexer.
+        m.d.sync += rj_bad.eq(rj_valid & rj_tlast & dest[n])
         rj_sel = Signal(n)
         rj_beat = Signal(beat_layout(width))
         rj_last = Signal()
         m.d.sync += [
-            rj_sel.eq(Cat(*(rj.tvalid & (dest == k) for k in range(n)))),
-            rj_beat.eq(Cat(rj.tdata, rj.tkeep)),
-            rj_last.eq(rj.tlast),
+            rj_sel.eq(dest[:n] & rj_valid.replicate(n)),
+            rj_beat.eq(rj_data),
+            rj_last.eq(rj_tlast),
         ]
+        # Then into a copy of that register by each queue (whose block RAMs lie apart), so the
+        # queue's write logic starts from flip-flops next to it.
         rj_q = [PacketFifo(beat_layout(width), depth) for _ in range(n)]
         for k in range(n):
             m.submodules[f"rj{k}_q"] = rj_q[k]
+            (copy,) = replicas(m, platform, Cat(rj_beat, rj_last, rj_sel[k]), 1, name=f"rj{k}_in")
             m.d.comb += [
-                rj_q[k].w_valid.eq(rj_sel[k]),
-                rj_q[k].w_data.eq(rj_beat),
-                rj_q[k].w_last.eq(rj_last),
+                rj_q[k].w_data.eq(copy[:-2]),
+                rj_q[k].w_last.eq(copy[-2]),
+                rj_q[k].w_valid.eq(copy[-1]),
             ]
 
         # ---- each VF's output: its filter queue and its re-inject queue, a frame at a time,
