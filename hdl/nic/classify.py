@@ -24,8 +24,9 @@ __all__ = ["Classifier", "FrameCtx", "Kind"]
 
 _RULES, _UNKNOWN, _MALFORMED = 0, 1, 2
 
-#: Rule bits per memory column: each column has its own address registers (see ``elaborate``).
-_SLICE = 64
+#: Rule bits per memory column: each column has its own address registers (see ``elaborate``),
+#: each driving the read address of eight distributed-RAM cells.
+_SLICE = 32
 #: Rows per memory bank: the depth of one distributed-RAM cell, so no bank decodes its enable.
 _BANK = 16
 
@@ -55,7 +56,7 @@ def _chunks(value, size=16):
 
 def _mismatches(r, h):
     """Reasons why rule ``r`` does not match frame ``h``, each shallow enough for one pipeline
-    stage: per field (and per 16-bit chunk of a MAC, 8-bit chunk of an IP address) a bit, and
+    stage: per field (and per byte of a MAC or an IP address) a bit, and
     for each port bound a pair of bits that miss only together (the high bytes equal, the low
     bytes out of range), so no 16-bit comparison is needed. The rule matches when no bit and no
     pair is set.
@@ -70,7 +71,7 @@ def _mismatches(r, h):
         (r.src_mac, r.src_mac_mask, h.src),
         (r.dst_mac, r.dst_mac_mask, h.dst),
     ):
-        out += [c.any() for c in _chunks((fld ^ val) & mask)]
+        out += [c.any() for c in _chunks((fld ^ val) & mask, 8)]
     out.append(r.ethertype_en & (h.ethertype != r.ethertype))
     out.append(r.vlan_en & ((h.tags == 0) | (h.inner_vid != r.vlan)))
     family = Mux(r.v6, IpKind.V6, IpKind.V4)
@@ -282,6 +283,7 @@ class Classifier(wiring.Component):
         s1_tagged = Signal()
         s2_eq, s2_default, s2_bounce = Signal(n), Signal(n), Signal(n)
         s3 = Signal(FrameCtx)
+        s3_row = Signal(range(n * groups))  # == Mux(s3_valid, s3.vf * groups, 0)
         m.d.comb += self.i_ready.eq(adv)
         with m.If(adv):
             h = self.i_hdr
@@ -320,6 +322,7 @@ class Classifier(wiring.Component):
                 s3.vf.eq(encode(pick)),
                 s3.default.eq((s2_default & pick).any()),
                 s3.bounce.eq((s2_bounce & pick).any()),
+                s3_row.eq(Mux(s2_valid, encode(pick)[:vf_bits] * groups, 0)),
             ]
 
         # ---- issue: a frame needing rules reads its VF's rows, one group per cycle ----
@@ -332,11 +335,12 @@ class Classifier(wiring.Component):
         g = Signal(range(groups))
         last = Signal()  # the current group is the frame's last
         take = Signal(init=1)  # == ~cur_valid | last
-        # The read address: worked out once, from ``r_addr``, and loaded into copies by the
-        # cells, per column one that picks the bank, then one per bank.
-        r_addr = Signal(range(depth))
-        r_next = Mux(take, Mux(s3_valid, s3.vf[:vf_bits] * groups, 0), r_addr + 1)
-        m.d.sync += r_addr.eq(r_next)
+        # The read address: picked by ``take`` from two registers, the first row of S3's VF
+        # (``s3_row``, 0 without a frame) and the row after the one being read (``r_inc``), and
+        # loaded into copies by the cells, per column one that picks the bank, then one per bank.
+        r_inc = Signal(range(depth))
+        r_next = Mux(take, s3_row, r_inc)
+        m.d.sync += r_inc.eq(r_next + 1)
         r_copies = iter(replicas(m, platform, r_next, len(cols) * (n_banks + 1), name="r_addr"))
         r_addrs = [[next(r_copies) for _ in range(n_banks + 1)] for _ in cols]
         pen = Signal()  # == (g == groups - 2): the next group is the frame's last
