@@ -74,7 +74,8 @@ class PacketFifo(wiring.Component):
         1); ``rd_p1``, ``rd_m2`` and ``rd_lim`` (``rd_ptr`` plus 1, ``depth - 2`` and ``depth -
         1``); the registered flags ``avail`` (``rd_ptr != seen``),
         ``full`` (``level == depth``), ``fills`` (``level == depth - 1``),
-        ``c_full`` (committed words ``== depth``) and ``dropping``;
+        ``c_full`` (committed words ``== depth``) and ``dropping``; ``fetch``, the copies of
+        the fetch decision (each ``held < SKID`` and ``avail``);
         ``copies``, per block RAM the registers of its write enable and addresses (``(w_ok,
         w_addr, r_addr)``: last cycle's ``~full`` and ``wr_ptr``, and ``rd_ptr``, the pointers
         less their top bit); the write the RAM makes at the end of this cycle, ``pend_ok``,
@@ -154,9 +155,12 @@ class PacketFifo(wiring.Component):
         commit = Signal()  # this cycle's beat commits its frame
         held = Signal(range(SKID + 1))  # fetched words not yet read: s1v + s2v + skid_level
         avail = Signal()  # == (rd_ptr != commit_ptr): a committed word is left to fetch
-        # A committed word is fetched whenever there is room for it between the RAM and ``r``;
-        # from registers alone, as ``fetch`` moves the read pointer and the block RAM's address.
-        fetch = (held < SKID) & avail
+        # A committed word is fetched whenever there is room for it between the RAM and ``r``:
+        # ``fetch`` == (held < SKID) & avail, worked out a cycle ahead into registers, as it
+        # moves the read pointers, the flags and the block RAM's address; one copy for the
+        # write side's flags, one (``fetch``) for the read side.
+        fetch_next = Signal()
+        fetch_w, fetch = replicas(m, platform, fetch_next, 2, name="fetch")
 
         m.d.comb += self.level.eq(wr_ptr - rd_ptr)
         # `level == depth`, registered, so the RAM's write enable depends on registers only.
@@ -172,7 +176,7 @@ class PacketFifo(wiring.Component):
         rd_m2 = Signal(pbits, init=(depth - 2) % (1 << pbits))
         rd_lim = Signal(pbits, init=depth - 1)
         written, rolled = Signal(), Signal()  # this cycle's write case (else: hold)
-        m.d.comb += full_next.eq(Mux(rolled, c_full, Mux(written, fills, full)) & ~fetch)
+        m.d.comb += full_next.eq(Mux(rolled, c_full, Mux(written, fills, full)) & ~fetch_w)
         m.d.sync += [
             full.eq(full_next),
             # level' == depth - 1: from level == depth - 1 (hold), depth - 2 (write), or
@@ -180,13 +184,13 @@ class PacketFifo(wiring.Component):
             fills.eq(
                 Mux(
                     rolled,
-                    Mux(fetch, c_full, commit_ptr == rd_lim),
-                    Mux(written, Mux(fetch, fills, wr_ptr == rd_m2), Mux(fetch, full, fills)),
+                    Mux(fetch_w, c_full, commit_ptr == rd_lim),
+                    Mux(written, Mux(fetch_w, fills, wr_ptr == rd_m2), Mux(fetch_w, full, fills)),
                 )
             ),
             # committed level' == depth: from committed level == depth (no commit), or level ==
             # depth - 1 (the commit of this cycle's word); never after a fetch
-            c_full.eq(Mux(commit, fills, c_full) & ~fetch),
+            c_full.eq(Mux(commit, fills, c_full) & ~fetch_w),
         ]
         wr_next = Signal(pbits)
         rd_next = Signal(pbits)
@@ -261,6 +265,8 @@ class PacketFifo(wiring.Component):
         skid_wr = Signal(range(SKID))
         skid_rd = Signal(range(SKID))
         pop = self.r.valid & self.r.ready
+        held_next = Signal(range(SKID + 1))
+        m.d.comb += held_next.eq(held + fetch - pop)
         m.d.comb += [
             ram.r_en.eq(1),
             ram.r_oe.eq(1),
@@ -273,7 +279,7 @@ class PacketFifo(wiring.Component):
         m.d.sync += [
             s1v.eq(fetch),
             s2v.eq(s1v),
-            held.eq(held + fetch - pop),
+            held.eq(held_next),
             skid_level.eq(skid_level + s2v - pop),
             # == skid_level' != 0, picked by ``pop`` (late) rather than compared after the sum
             self.r.valid.eq(s2v | Mux(pop, skid_level != 1, self.r.valid)),
@@ -292,7 +298,9 @@ class PacketFifo(wiring.Component):
         # == (rd_ptr != seen). A commit, seen the cycle it pulses ``committed``, leaves a word
         # to fetch (the frame's last word is past every fetch); else a fetch moves ``rd_ptr``
         # one nearer ``commit_ptr`` (then equal to ``seen``), compared ahead from registers.
-        m.d.sync += avail.eq(self.committed | Mux(fetch, rd_p1 != commit_ptr, avail))
+        avail_next = self.committed | Mux(fetch, rd_p1 != commit_ptr, avail)
+        m.d.sync += avail.eq(avail_next)
+        m.d.comb += fetch_next.eq((held_next < SKID) & avail_next)
 
         # Counted from the cycle its commit takes effect, as `committed` pulses.
         frame_out = self.r.valid & self.r.ready & self.r.payload.last
@@ -314,6 +322,7 @@ class PacketFifo(wiring.Component):
             rd_p1=rd_p1,
             rd_m2=rd_m2,
             rd_lim=rd_lim,
+            fetch=[fetch_w, fetch],
             dropping=dropping,
             copies=list(zip(w_oks, w_addrs, r_addrs, strict=True)),
             pend_ok=w_oks[0],

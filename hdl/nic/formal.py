@@ -480,6 +480,7 @@ class EgressHarness(Elaboratable):
                     # the read side sees a commit a cycle late, and never the pending write:
                     # rd_ptr <= seen <= pend_ptr, which lies within depth of rd_ptr if written
                     Assert(pr.avail == (pr.rd_ptr != pr.seen)),
+                    *(Assert(f == ((v.held < SKID) & pr.avail)) for f in pr.fetch),
                     Assert(v.fifo.committed == (pr.seen != pr.commit_ptr)),
                     Assert(diff(pr.seen, pr.rd_ptr) <= v.ncommitted),
                     Assert(diff(pr.seen, pr.rd_ptr) <= diff(pr.pend_ptr, pr.rd_ptr)),
