@@ -284,6 +284,7 @@ class Classifier(wiring.Component):
         s2_eq, s2_default, s2_bounce = Signal(n), Signal(n), Signal(n)
         s3 = Signal(FrameCtx)
         s3_row = Signal(range(n * groups))  # == Mux(s3_valid, s3.vf * groups, 0)
+        s3_row1 = Signal(range(n * groups + 1))  # == s3_row + 1
         m.d.comb += self.i_ready.eq(adv)
         with m.If(adv):
             h = self.i_hdr
@@ -310,6 +311,7 @@ class Classifier(wiring.Component):
                 m.d.sync += s2_eq[v].eq(s1_on[v] & s1_mac[v].all() & tag_ok)
             m.d.sync += [s2_default.eq(s1_default), s2_bounce.eq(s1_bounce)]
             pick = first_one(s2_eq)
+            row = Mux(s2_valid, encode(pick)[:vf_bits] * groups, 0)
             group_addr = s2_hdr.dst[40]  # I/G bit: multicast and broadcast go to the VMM
             kind = Mux(
                 s2_hdr.malformed != Malformed.NONE,
@@ -322,7 +324,8 @@ class Classifier(wiring.Component):
                 s3.vf.eq(encode(pick)),
                 s3.default.eq((s2_default & pick).any()),
                 s3.bounce.eq((s2_bounce & pick).any()),
-                s3_row.eq(Mux(s2_valid, encode(pick)[:vf_bits] * groups, 0)),
+                s3_row.eq(row),
+                s3_row1.eq(row + 1),
             ]
 
         # ---- issue: a frame needing rules reads its VF's rows, one group per cycle ----
@@ -337,12 +340,11 @@ class Classifier(wiring.Component):
         take = Signal(init=1)  # == ~cur_valid | last
         # The read address: picked by ``take`` from two registers, the first row of S3's VF
         # (``s3_row``, 0 without a frame) and the row after the one being read (``r_inc``), and
-        # loaded into copies by the cells, per column one that picks the bank, then one per bank.
+        # loaded into copies by the cells, per column one that picks the bank, then one per bank
+        # (below). ``r_inc`` is picked likewise, from sums of registers (``s3_row1`` ==
+        # ``s3_row + 1``).
         r_inc = Signal(range(depth))
-        r_next = Mux(take, s3_row, r_inc)
-        m.d.sync += r_inc.eq(r_next + 1)
-        r_copies = iter(replicas(m, platform, r_next, len(cols) * (n_banks + 1), name="r_addr"))
-        r_addrs = [[next(r_copies) for _ in range(n_banks + 1)] for _ in cols]
+        m.d.sync += r_inc.eq(Mux(take, s3_row1, r_inc + 1))
         pen = Signal()  # == (g == groups - 2): the next group is the frame's last
         next_last = Mux(take, (s3.kind != _RULES) | (groups == 1), pen)
         # Without ``take`` a frame is in hand and not at its last group, so stays in hand.
@@ -353,6 +355,13 @@ class Classifier(wiring.Component):
             pen.eq(Mux(take, groups == 2, g == groups - 3 if groups > 2 else 0)),
             take.eq(next_take),
             adv.eq(~Mux(adv, s2_valid, s3_valid) | next_take),
+        ]
+        # Each column picks its address itself: ``take`` comes in a copy per column, so the
+        # pick is a LUT by the column's copies rather than one far from most of them.
+        take_cols = replicas(m, platform, next_take, len(cols), name="take_col", init=1)
+        r_addrs = [
+            replicas(m, platform, Mux(t, s3_row, r_inc), n_banks + 1, name=f"r_addr{j}")
+            for j, t in enumerate(take_cols)
         ]
         with m.If(take):
             m.d.sync += [cur.eq(s3), g.eq(0)]
