@@ -285,6 +285,7 @@ class Classifier(wiring.Component):
         s3 = Signal(FrameCtx)
         s3_row = Signal(range(n * groups))  # == Mux(s3_valid, s3.vf * groups, 0)
         s3_row1 = Signal(range(n * groups + 1))  # == s3_row + 1
+        s3_short = Signal()  # S3's frame takes one group: it needs no rules, or there is one
         m.d.comb += self.i_ready.eq(adv)
         with m.If(adv):
             h = self.i_hdr
@@ -325,6 +326,7 @@ class Classifier(wiring.Component):
                 s3.default.eq((s2_default & pick).any()),
                 s3.bounce.eq((s2_bounce & pick).any()),
                 s3_row.eq(row),
+                s3_short.eq((kind != _RULES) | (groups == 1)),
                 s3_row1.eq(row + 1),
             ]
 
@@ -346,9 +348,9 @@ class Classifier(wiring.Component):
         r_inc = Signal(range(depth))
         m.d.sync += r_inc.eq(Mux(take, s3_row1, r_inc + 1))
         pen = Signal()  # == (g == groups - 2): the next group is the frame's last
-        next_last = Mux(take, (s3.kind != _RULES) | (groups == 1), pen)
+        next_last = Mux(take, s3_short, pen)
         # Without ``take`` a frame is in hand and not at its last group, so stays in hand.
-        next_take = Mux(take, ~s3_valid | next_last, pen)
+        next_take = Mux(take, ~s3_valid | s3_short, pen)
         m.d.sync += [
             cur_valid.eq(Mux(take, s3_valid, cur_valid)),
             last.eq(next_last),
