@@ -410,7 +410,7 @@ def test_fifo_abort_discards_the_frame_being_written():
         assert await beat(ctx, _word(1, 1), last=1) == (1, 0)
         await beat(ctx, _word(2, 0))
         assert await beat(ctx, _word(2, 1), last=1, abort=1) == (0, 0)  # abort wins over last
-        await ctx.tick()
+        await ctx.tick()  # frame 1's commit reaches the read side a cycle late
         assert ctx.get(dut.level) == 0  # frame 1 has left the memory for the skid buffer
         for b in range(depth + 1):  # overflows (the reader is stalled), then is abandoned
             await beat(ctx, _word(3, b))

@@ -154,7 +154,7 @@ class PacketFifo(wiring.Component):
         dropping = Signal()  # the frame being written has overflowed
         commit = Signal()  # this cycle's beat commits its frame
         held = Signal(range(SKID + 1))  # fetched words not yet read: s1v + s2v + skid_level
-        avail = Signal()  # == (rd_ptr != commit_ptr): a committed word is left to fetch
+        avail = Signal()  # == (rd_ptr != seen): a committed word the read side sees is left
         # A committed word is fetched whenever there is room for it between the RAM and ``r``:
         # ``fetch`` == (held < SKID) & avail, worked out a cycle ahead into registers, as it
         # moves the read pointers, the flags and the block RAM's address; one copy for the

@@ -70,6 +70,7 @@ class _FifoView:
         self.pw = len(pr.wr_ptr)
         self.abits = (depth - 1).bit_length()
         self.wr, self.cm, self.rd, self.dropping = pr.wr_ptr, pr.commit_ptr, pr.rd_ptr, pr.dropping
+        self.seen = pr.seen  # the commit pointer as the read side sees it
         self.s1v, self.s2v, self.nskid = pr.s1v, pr.s2v, pr.skid_level
         self.held = self.nskid + self.s2v + self.s1v
         # The memory's words as they will be once the pending write has landed.
@@ -536,7 +537,6 @@ class EgressHarness(Elaboratable):
             with m.Case(BUF):
                 m.d.comb += stored_b.eq(L)
         w_slots(b, h.b_lo, stored_b)
-        b_seen = b.fifo.probe.seen
         ahead_b = diff(h.b_lo, b.head)  # beats before W in the buffer (nr == 0)
         n_last_before = sum(
             (live & committed & beat.last & (diff(pos, b.head) < ahead_b)).as_unsigned()
@@ -573,7 +573,7 @@ class EgressHarness(Elaboratable):
             Assert(~(st == BUF) | (h.nr <= w_len1)),
             # ranking for the bounded response: a beat leaves every cycle a decision is there
             # (the read side has seen W's commit)
-            Assert(~(st == BUF) | (diff((h.b_lo + L)[:pw], b.head) <= diff(b_seen, b.head))),
+            Assert(~(st == BUF) | (diff((h.b_lo + L)[:pw], b.head) <= diff(b.seen, b.head))),
             Assert(~(st == BUF) | (h.b_wait + b.rank((h.b_lo + L)[:pw]) <= h.bound)),
         ]
 
@@ -629,7 +629,7 @@ class EgressHarness(Elaboratable):
                 Assert(~(mine & (st == INQ)) | (h.no <= w_len1)),
                 Assert(
                     ~(mine & (st == INQ))
-                    | (diff((h.q_lo + L)[:pw], v.head) <= diff(v.fifo.probe.seen, v.head))
+                    | (diff((h.q_lo + L)[:pw], v.head) <= diff(v.seen, v.head))
                 ),
                 Assert(~(mine & (st == INQ)) | (h.q_wait + v.rank((h.q_lo + L)[:pw]) <= h.bound)),
                 Assert(~(placed & (h.no != 0)) | (v.head == (h.q_lo + h.no)[:pw])),
