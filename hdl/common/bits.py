@@ -24,10 +24,19 @@ def sum_tree(values):
     return terms[0] if terms else Const(0, 1)
 
 
+#: Widest vector :func:`first_one` builds from LUTs rather than the carry chain.
+LUT_PRIORITY = 8
+
+
 def first_one(vec):
-    """The lowest set bit of ``vec`` alone, through the carry chain (``v & -v``), instead of an
-    ``n``-deep priority mux."""
-    return (vec & (~vec + 1))[: len(vec)]
+    """The lowest set bit of ``vec`` alone. Up to :data:`LUT_PRIORITY` bits, each bit is a
+    function of itself and the bits below it, a LUT or two, which abc merges with the logic
+    around it; wider, through the carry chain (``v & -v``), instead of an ``n``-deep priority
+    mux. Entering and leaving a carry chain costs more than two LUT levels on ECP5."""
+    n = len(vec)
+    if n <= LUT_PRIORITY:
+        return Cat(vec[i] & ~vec[:i].any() if i else vec[0] for i in range(n))
+    return (vec & (~vec + 1))[:n]
 
 
 def encode(onehot):

@@ -30,10 +30,10 @@ class CsrBlock(wiring.Component):
     ----------
     regmap : RegisterMap
     read_stages : int
-        Cycles from AR taken to R valid, 1 to 4. 1 (default): the read data is registered from
+        Cycles from AR taken to R valid, 1 to 8. 1 (default): the read data is registered from
         the address. 2: the address decode is registered first, then the registers are
         multiplexed, for a block with so many registers that decoding and multiplexing them
-        in one cycle is too slow. 3 or 4: the decode, ``read_stages - 3`` idle cycles, then the
+        in one cycle is too slow. 3 or more: the decode, ``read_stages - 3`` idle cycles, then the
         multiplexer in two registered levels; the registers are sampled ``read_stages - 2``
         cycles after AR is taken, which gives registers that settle a few cycles after a
         write (a read issued after the write's B response) time to settle.
@@ -60,8 +60,8 @@ class CsrBlock(wiring.Component):
     def __init__(self, regmap: RegisterMap, *, read_stages: int = 1, write_stages: int = 1):
         if not isinstance(regmap, RegisterMap):
             raise TypeError(f"regmap must be a RegisterMap, not {regmap!r}")
-        if not isinstance(read_stages, int) or not 1 <= read_stages <= 4:
-            raise ValueError(f"read_stages must be 1 to 4, not {read_stages!r}")
+        if not isinstance(read_stages, int) or not 1 <= read_stages <= 8:
+            raise ValueError(f"read_stages must be 1 to 8, not {read_stages!r}")
         if write_stages not in (1, 2):
             raise ValueError(f"write_stages must be 1 or 2, not {write_stages!r}")
         self._regmap = regmap

@@ -16,7 +16,7 @@ from vmassist.formats.nic import (
     VfEntry,
 )
 
-from ..common.bits import encode, first_one
+from ..common.bits import encode, first_one, mux_onehot
 from ..common.params import require
 from ..common.replica import replicas
 
@@ -311,8 +311,14 @@ class Classifier(wiring.Component):
                 tag_ok = Mux(s1_vlan_en[v], s1_tagged & s1_vid[v].all(), ~s1_tagged)
                 m.d.sync += s2_eq[v].eq(s1_on[v] & s1_mac[v].all() & tag_ok)
             m.d.sync += [s2_default.eq(s1_default), s2_bounce.eq(s1_bounce)]
+            # The VF's first row (0 without a frame) and the row after it, as constants picked
+            # by the first matching VF: logic of ``s2_eq`` and ``s2_valid`` alone, with no
+            # adder or encoder between them and the registers.
             pick = first_one(s2_eq)
-            row = Mux(s2_valid, encode(pick)[:vf_bits] * groups, 0)
+            own = pick & s2_valid.replicate(n)
+            row = mux_onehot(own, [Const(v * groups, len(s3_row)) for v in range(n)])
+            row1 = mux_onehot(own, [Const(v * groups + 1, len(s3_row1)) for v in range(n)])
+            row1 = Mux(own.any(), row1, 1)
             group_addr = s2_hdr.dst[40]  # I/G bit: multicast and broadcast go to the VMM
             kind = Mux(
                 s2_hdr.malformed != Malformed.NONE,
@@ -327,7 +333,7 @@ class Classifier(wiring.Component):
                 s3.bounce.eq((s2_bounce & pick).any()),
                 s3_row.eq(row),
                 s3_short.eq((kind != _RULES) | (groups == 1)),
-                s3_row1.eq(row + 1),
+                s3_row1.eq(row1),
             ]
 
         # ---- issue: a frame needing rules reads its VF's rows, one group per cycle ----

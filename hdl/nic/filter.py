@@ -197,10 +197,12 @@ class NicFilter(wiring.Component):
         bpb = width // 8  # bytes per beat
 
         # Writes land a cycle after they are taken (B with them), so the bus reaches no
-        # register's enable through a decoder. Reads sample the registers two cycles after AR
-        # is taken, which is at least _Counters.READ_LATENCY cycles after a CNT_SEL write whose
-        # B response came back before the AR: CNT_VAL has settled by then.
-        m.submodules.csrs = csrs = CsrBlock(NIC_CSR, read_stages=4, write_stages=2)
+        # register's enable through a decoder. Reads sample the registers ``read_stages - 2``
+        # cycles after AR is taken. AR is taken at least a cycle after B, which is the cycle
+        # after a CNT_SEL write lands, so the sample comes ``read_stages - 1`` cycles or more
+        # after the selection changed: CNT_VAL has settled by then.
+        read_stages = _Counters.READ_LATENCY + 1
+        m.submodules.csrs = csrs = CsrBlock(NIC_CSR, read_stages=read_stages, write_stages=2)
         wiring.connect(m, wiring.flipped(self.csr), csrs.bus)
         m.submodules.parser = parser = Parser()
         m.submodules.classifier = cls = self._classifier
@@ -541,35 +543,45 @@ class _Counters:
         self._hits_csr = self.hits.read_port(domain="comb")
 
     #: Cycles from a change of the selection to the selected count on :meth:`read`'s output.
-    READ_LATENCY = 3
+    READ_LATENCY = 4
 
     def read(self, kind, vf, rule):
-        """The selected counter, ``READ_LATENCY`` cycles after the selection: the selection is
-        decoded into a register per counter, each kind's selected count is gathered by an
-        AND-OR into a register, and the kinds are ORed into the output register. No
-        multiplexer spans every counter, and no select signal fans out further than one
-        kind's count."""
+        """The selected counter, ``READ_LATENCY`` cycles after the selection: the kind and the
+        index are each compared into registers, which are ANDed into a select register per
+        counter, each kind's selected count is gathered by an AND-OR into a register, and the
+        kinds are ORed into the output register. No multiplexer spans every counter, and no
+        select signal fans out further than one kind's count."""
         m = self.m
         by_kind = {}
         for (k, i), reg in self.regs.items():
             by_kind.setdefault(k, []).append((i, reg))
+        widest = max(len(regs) for regs in by_kind.values())
+        vf_is = Signal(widest)
+        m.d.sync += vf_is.eq(Cat(vf == i for i in range(widest)))
         gathered = []
         for k, regs in by_kind.items():
+            kind_is = Signal(name=f"cnt_kind_{k.name.lower()}")
             sel = Signal(len(regs), name=f"cnt_sel_{k.name.lower()}")
-            m.d.sync += sel.eq(Cat((kind == k) & (vf == i) for i, _ in regs))
             val = Signal(32, name=f"cnt_val_{k.name.lower()}")
-            m.d.sync += val.eq(mux_onehot(sel, [reg for _, reg in regs]))
+            m.d.sync += [
+                kind_is.eq(kind == k),
+                sel.eq(Cat(kind_is & vf_is[i] for i, _ in regs)),
+                val.eq(mux_onehot(sel, [reg for _, reg in regs])),
+            ]
             gathered.append(val)
+        # Rule hits: the row into a register, read from the LUT RAM into another.
         port = self._hits_csr
-        hits = Signal(32)
-        hits_sel = Signal()
-        m.d.comb += port.addr.eq(self._row(vf, rule))
+        row, hits = Signal.like(port.addr, name="hits_row"), Signal(32)
+        hits_sel, hits_sel2 = Signal(), Signal()
+        m.d.comb += port.addr.eq(row)
         m.d.sync += [
+            row.eq(self._row(vf, rule)),
             hits_sel.eq((kind == CounterKind.RULE_HITS) & (vf < self.n) & (rule < self.rules)),
             hits.eq(port.data),
+            hits_sel2.eq(hits_sel),
         ]
         hits_val = Signal(32)
-        m.d.sync += hits_val.eq(hits & hits_sel.replicate(32))
+        m.d.sync += hits_val.eq(hits & hits_sel2.replicate(32))
         gathered.append(hits_val)
         out = Signal(32)
         m.d.sync += out.eq(reduce(operator.or_, gathered))
