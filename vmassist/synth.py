@@ -191,8 +191,8 @@ class SynthResult:
 #: filter queue beside its re-inject queue (one arbiter reads both), the ingress buffer and the
 #: VMM queue at the centre of the rows (the egress writes every output queue from it).
 NIC_FLOORPLAN = (
-    (1, ("rj0_q.", "egress.vf0_q.", "egress.ingress.", "egress.vf1_q.", "rj1_q.")),
-    (2, ("rj2_q.", "egress.vf2_q.", "egress.vmm_q.", "vq.", "egress.vf3_q.", "rj3_q.")),
+    (1, ("rj0_q.", "egress.vf0_q.", "egress.ingress.", "vq.", "egress.vf1_q.", "rj1_q.")),
+    (2, ("rj2_q.", "egress.vf2_q.", "egress.vmm_q.", "egress.vf3_q.", "rj3_q.")),
 )
 
 #: Registered configurations; a block adds its own here.

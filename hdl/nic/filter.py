@@ -232,13 +232,15 @@ class NicFilter(wiring.Component):
         slot = Signal(hdr_beats + 1, init=1)
         with m.If(rx.tvalid):
             m.d.sync += slot.eq(Mux(rx.tlast, 1, Cat(0, slot[:-2], slot[-2] | slot[-1])))
-        in_valid, in_last, in_first = Signal(), Signal(), Signal()
+        # ``valid`` and ``last`` come in two copies: one by the buffer's write logic, one by
+        # the header capture, the length and the credits.
+        buf_valid, in_valid = replicas(m, platform, rx.tvalid, 2, name="in_valid")
+        buf_last, in_last = replicas(m, platform, rx.tlast, 2, name="in_last")
+        in_first = Signal()
         in_data, in_keep = Signal(width), Signal(bpb)
         in_count = Signal(range(bpb + 1))
         in_slot = Signal(hdr_beats)
         m.d.sync += [
-            in_valid.eq(rx.tvalid),
-            in_last.eq(rx.tlast),
             in_first.eq(slot[0]),
             in_data.eq(rx.tdata & Cat(*(k.replicate(8) for k in rx.tkeep))),
             in_keep.eq(rx.tkeep),
@@ -279,10 +281,10 @@ class NicFilter(wiring.Component):
         vq_cr = _Credits(m, "vq", depth, egress.committed, pop_q)
         refuse = in_valid & in_last & ~(hdr_cr.two & vq_cr.two)
         m.d.comb += [
-            egress.w_valid.eq(in_valid),
+            egress.w_valid.eq(buf_valid),
             egress.w_data.data.eq(in_data),
             egress.w_data.keep.eq(in_keep),
-            egress.w_last.eq(in_last),
+            egress.w_last.eq(buf_last),
             egress.w_abort.eq(refuse),
         ]
         ovf_ingress = Signal()
