@@ -29,6 +29,8 @@ _RULES, _UNKNOWN, _MALFORMED = 0, 1, 2
 _SLICE = 32
 #: Rows per memory bank: the depth of one distributed-RAM cell, so no bank decodes its enable.
 _BANK = 16
+#: Rule columns served by one copy of the first-row and next-row registers.
+_REGION = 8
 
 
 class Kind:
@@ -274,29 +276,27 @@ class Classifier(wiring.Component):
         # ---- steering: S1 compares every VF row in pieces, S2 joins them, S3 picks the VF ----
         # S1 also takes the flags of every VF row, so a frame is steered by the rows as they
         # were in one cycle even if one is rewritten while it is in S2 or S3.
-        adv = Signal(init=1)  # the steering stages advance (set by the issue stage)
-        s1_valid, s2_valid, s3_valid = Signal(), Signal(), Signal()
-        s1_hdr, s2_hdr = Signal(ParsedHdr), Signal(ParsedHdr)
+        # Whether the steering stages advance (set by the issue stage): a register in a copy
+        # for the issue logic and ``i_ready``, and one per stage for its flip-flops' enables.
+        adv_next = Signal()
+        adv, adv1, adv2, adv3 = replicas(m, platform, adv_next, 4, name="adv", init=1)
+        s1_valid, s2_valid, s3_valid = (Signal(name=f"s{i}_valid") for i in (1, 2, 3))
+        s1_hdr, s2_hdr = Signal(ParsedHdr, name="s1_hdr"), Signal(ParsedHdr, name="s2_hdr")
         s1_mac = [Signal(len(_chunks(e.mac, 8)), name=f"s1_mac{v}") for v, e in enumerate(vfs)]
         s1_vid = [Signal(len(_chunks(e.vlan, 6)), name=f"s1_vid{v}") for v, e in enumerate(vfs)]
-        s1_on, s1_vlan_en, s1_default, s1_bounce = Signal(n), Signal(n), Signal(n), Signal(n)
+        s1_on, s1_vlan_en, s1_default, s1_bounce = (
+            Signal(n, name=f"s1_{what}") for what in ("on", "vlan_en", "default", "bounce")
+        )
         s1_tagged = Signal()
-        s2_eq, s2_default, s2_bounce = Signal(n), Signal(n), Signal(n)
+        s2_eq, s2_default, s2_bounce = (
+            Signal(n, name=f"s2_{what}") for what in ("eq", "default", "bounce")
+        )
         s3 = Signal(FrameCtx)
-        s3_row = Signal(range(n * groups))  # == Mux(s3_valid, s3.vf * groups, 0)
-        s3_row1 = Signal(range(n * groups + 1))  # == s3_row + 1
         s3_short = Signal()  # S3's frame takes one group: it needs no rules, or there is one
         m.d.comb += self.i_ready.eq(adv)
-        with m.If(adv):
-            h = self.i_hdr
-            m.d.sync += [
-                s1_valid.eq(self.i_valid),
-                s1_hdr.eq(h),
-                s1_tagged.eq(h.tags != 0),
-                s2_valid.eq(s1_valid),
-                s2_hdr.eq(s1_hdr),
-                s3_valid.eq(s2_valid),
-            ]
+        h = self.i_hdr
+        with m.If(adv1):
+            m.d.sync += [s1_valid.eq(self.i_valid), s1_hdr.eq(h), s1_tagged.eq(h.tags != 0)]
             for v, e in enumerate(vfs):
                 pieces = zip(_chunks(e.mac, 8), _chunks(h.dst, 8), strict=True)
                 vids = zip(_chunks(e.vlan, 6), _chunks(h.outer_vid, 6), strict=True)
@@ -308,17 +308,25 @@ class Classifier(wiring.Component):
                     s1_default[v].eq(e.default),
                     s1_bounce[v].eq(e.bounce),
                 ]
+        with m.If(adv2):
+            m.d.sync += [s2_valid.eq(s1_valid), s2_hdr.eq(s1_hdr)]
+            for v in range(n):
                 tag_ok = Mux(s1_vlan_en[v], s1_tagged & s1_vid[v].all(), ~s1_tagged)
                 m.d.sync += s2_eq[v].eq(s1_on[v] & s1_mac[v].all() & tag_ok)
             m.d.sync += [s2_default.eq(s1_default), s2_bounce.eq(s1_bounce)]
-            # The VF's first row (0 without a frame) and the row after it, as constants picked
-            # by the first matching VF: logic of ``s2_eq`` and ``s2_valid`` alone, with no
-            # adder or encoder between them and the registers.
-            pick = first_one(s2_eq)
-            own = pick & s2_valid.replicate(n)
-            row = mux_onehot(own, [Const(v * groups, len(s3_row)) for v in range(n)])
-            row1 = mux_onehot(own, [Const(v * groups + 1, len(s3_row1)) for v in range(n)])
-            row1 = Mux(own.any(), row1, 1)
+        # S3's VF's first row (``s3_row``, 0 without a frame) and the row after it
+        # (``s3_row1``), as constants picked by the first matching VF: logic of ``s2_eq`` and
+        # ``s2_valid`` alone, with no adder or encoder between them and the registers. Each
+        # comes in a copy per region of ``_REGION`` rule columns (see the issue stage).
+        regions = -(-len(cols) // _REGION)
+        pick = first_one(s2_eq)
+        own = pick & s2_valid.replicate(n)
+        row = mux_onehot(own, [Const(v * groups, range(depth)) for v in range(n)])
+        row1 = mux_onehot(own, [Const(v * groups + 1, range(depth + 1)) for v in range(n)])
+        row1 = Mux(own.any(), row1, 1)
+        s3_rows = replicas(m, platform, row, regions, name="s3_row", en=adv3)
+        s3_row1s = replicas(m, platform, row1, regions, name="s3_row1", en=adv3)
+        with m.If(adv3):
             group_addr = s2_hdr.dst[40]  # I/G bit: multicast and broadcast go to the VMM
             kind = Mux(
                 s2_hdr.malformed != Malformed.NONE,
@@ -326,14 +334,13 @@ class Classifier(wiring.Component):
                 Mux(group_addr | ~s2_eq.any(), _UNKNOWN, _RULES),
             )
             m.d.sync += [
+                s3_valid.eq(s2_valid),
                 s3.hdr.eq(s2_hdr),
                 s3.kind.eq(kind),
                 s3.vf.eq(encode(pick)),
                 s3.default.eq((s2_default & pick).any()),
                 s3.bounce.eq((s2_bounce & pick).any()),
-                s3_row.eq(row),
                 s3_short.eq((kind != _RULES) | (groups == 1)),
-                s3_row1.eq(row1),
             ]
 
         # ---- issue: a frame needing rules reads its VF's rows, one group per cycle ----
@@ -346,13 +353,6 @@ class Classifier(wiring.Component):
         g = Signal(range(groups))
         last = Signal()  # the current group is the frame's last
         take = Signal(init=1)  # == ~cur_valid | last
-        # The read address: picked by ``take`` from two registers, the first row of S3's VF
-        # (``s3_row``, 0 without a frame) and the row after the one being read (``r_inc``), and
-        # loaded into copies by the cells, per column one that picks the bank, then one per bank
-        # (below). ``r_inc`` is picked likewise, from sums of registers (``s3_row1`` ==
-        # ``s3_row + 1``).
-        r_inc = Signal(range(depth))
-        m.d.sync += r_inc.eq(Mux(take, s3_row1, r_inc + 1))
         pen = Signal()  # == (g == groups - 2): the next group is the frame's last
         next_last = Mux(take, s3_short, pen)
         # Without ``take`` a frame is in hand and not at its last group, so stays in hand.
@@ -362,13 +362,29 @@ class Classifier(wiring.Component):
             last.eq(next_last),
             pen.eq(Mux(take, groups == 2, g == groups - 3 if groups > 2 else 0)),
             take.eq(next_take),
-            adv.eq(~Mux(adv, s2_valid, s3_valid) | next_take),
         ]
+        m.d.comb += adv_next.eq(~Mux(adv, s2_valid, s3_valid) | next_take)
+        # The read address: picked by ``take`` from two registers, the first row of S3's VF
+        # (``s3_row``) and the row after the one being read (``r_inc``), and loaded into
+        # copies by the cells, per column one that picks the bank, then one per bank (below).
+        # ``r_inc`` is picked likewise, from sums of registers (``s3_row1`` == ``s3_row + 1``).
+        # All three registers, and ``take`` for ``r_inc``, come in a copy per region of
+        # columns: one register feeding every column's copies lay 5 ns of wire from some.
+        take_regions = replicas(m, platform, next_take, regions, name="take_region", init=1)
+        r_incs = [Signal(range(depth), name=f"r_inc{k}") for k in range(regions)]
+        for t, r_inc, s3_row1 in zip(take_regions, r_incs, s3_row1s, strict=True):
+            m.d.sync += r_inc.eq(Mux(t, s3_row1, r_inc + 1))
         # Each column picks its address itself: ``take`` comes in a copy per column, so the
         # pick is a LUT by the column's copies rather than one far from most of them.
         take_cols = replicas(m, platform, next_take, len(cols), name="take_col", init=1)
         r_addrs = [
-            replicas(m, platform, Mux(t, s3_row, r_inc), n_banks + 1, name=f"r_addr{j}")
+            replicas(
+                m,
+                platform,
+                Mux(t, s3_rows[j // _REGION], r_incs[j // _REGION]),
+                n_banks + 1,
+                name=f"r_addr{j}",
+            )
             for j, t in enumerate(take_cols)
         ]
         with m.If(take):
