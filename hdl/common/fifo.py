@@ -300,7 +300,11 @@ class PacketFifo(wiring.Component):
         # one nearer ``commit_ptr`` (then equal to ``seen``), compared ahead from registers.
         avail_next = self.committed | Mux(fetch, rd_p1 != commit_ptr, avail)
         m.d.sync += avail.eq(avail_next)
-        m.d.comb += fetch_next.eq((held_next < SKID) & avail_next)
+        # == (held_next < SKID) & avail_next, with the late ``pop`` (the reader's ``ready``)
+        # picking between two compares of registers as the last LUT before ``fetch``.
+        held_up = held + fetch
+        room = Mux(pop, held_up <= SKID, held_up < SKID)
+        m.d.comb += fetch_next.eq(room & avail_next)
 
         # Counted from the cycle its commit takes effect, as `committed` pulses.
         frame_out = self.r.valid & self.r.ready & self.r.payload.last
