@@ -273,7 +273,7 @@ class Classifier(wiring.Component):
                     wr.en.eq(w2_en[i][b]),
                 ]
 
-        # ---- steering: S1 compares every VF row in pieces, S2 joins them, S3 picks the VF ----
+        # ---- steering: S1 compares every VF row in pieces, S2 joins them and picks the VF ----
         # S1 also takes the flags of every VF row, so a frame is steered by the rows as they
         # were in one cycle even if one is rewritten while it is in S2 or S3.
         # Whether the steering stages advance (set by the issue stage): a register in a copy
@@ -308,24 +308,39 @@ class Classifier(wiring.Component):
                     s1_default[v].eq(e.default),
                     s1_bounce[v].eq(e.bounce),
                 ]
+        # S2 also picks the first matching VF, and its first rule row (0 without a frame) and
+        # the row after it as constants, so that S3 takes them, in a copy per region of
+        # ``_REGION`` rule columns (see the issue stage), over nothing but wire.
+        s2_pick = Signal(n, name="s2_pick")
+        s2_row = Signal(range(depth), name="s2_row")
+        s2_row1 = Signal(range(depth + 1), name="s2_row1")
+        eq = Cat(
+            s1_on[v] & s1_mac[v].all() & Mux(s1_vlan_en[v], s1_tagged & s1_vid[v].all(), ~s1_tagged)
+            for v in range(n)
+        )
+        own = first_one(eq) & s1_valid.replicate(n)
         with m.If(adv2):
-            m.d.sync += [s2_valid.eq(s1_valid), s2_hdr.eq(s1_hdr)]
-            for v in range(n):
-                tag_ok = Mux(s1_vlan_en[v], s1_tagged & s1_vid[v].all(), ~s1_tagged)
-                m.d.sync += s2_eq[v].eq(s1_on[v] & s1_mac[v].all() & tag_ok)
-            m.d.sync += [s2_default.eq(s1_default), s2_bounce.eq(s1_bounce)]
-        # S3's VF's first row (``s3_row``, 0 without a frame) and the row after it
-        # (``s3_row1``), as constants picked by the first matching VF: logic of ``s2_eq`` and
-        # ``s2_valid`` alone, with no adder or encoder between them and the registers. Each
-        # comes in a copy per region of ``_REGION`` rule columns (see the issue stage).
+            m.d.sync += [
+                s2_valid.eq(s1_valid),
+                s2_hdr.eq(s1_hdr),
+                s2_eq.eq(eq),
+                s2_pick.eq(first_one(eq)),
+                s2_row.eq(mux_onehot(own, [Const(v * groups, range(depth)) for v in range(n)])),
+                s2_row1.eq(
+                    Mux(
+                        own.any(),
+                        mux_onehot(
+                            own, [Const(v * groups + 1, range(depth + 1)) for v in range(n)]
+                        ),
+                        1,
+                    )
+                ),
+                s2_default.eq(s1_default),
+                s2_bounce.eq(s1_bounce),
+            ]
         regions = -(-len(cols) // _REGION)
-        pick = first_one(s2_eq)
-        own = pick & s2_valid.replicate(n)
-        row = mux_onehot(own, [Const(v * groups, range(depth)) for v in range(n)])
-        row1 = mux_onehot(own, [Const(v * groups + 1, range(depth + 1)) for v in range(n)])
-        row1 = Mux(own.any(), row1, 1)
-        s3_rows = replicas(m, platform, row, regions, name="s3_row", en=adv3)
-        s3_row1s = replicas(m, platform, row1, regions, name="s3_row1", en=adv3)
+        s3_rows = replicas(m, platform, s2_row, regions, name="s3_row", en=adv3)
+        s3_row1s = replicas(m, platform, s2_row1, regions, name="s3_row1", en=adv3)
         with m.If(adv3):
             group_addr = s2_hdr.dst[40]  # I/G bit: multicast and broadcast go to the VMM
             kind = Mux(
@@ -337,9 +352,9 @@ class Classifier(wiring.Component):
                 s3_valid.eq(s2_valid),
                 s3.hdr.eq(s2_hdr),
                 s3.kind.eq(kind),
-                s3.vf.eq(encode(pick)),
-                s3.default.eq((s2_default & pick).any()),
-                s3.bounce.eq((s2_bounce & pick).any()),
+                s3.vf.eq(encode(s2_pick)),
+                s3.default.eq((s2_default & s2_pick).any()),
+                s3.bounce.eq((s2_bounce & s2_pick).any()),
                 s3_short.eq((kind != _RULES) | (groups == 1)),
             ]
 
