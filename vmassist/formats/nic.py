@@ -269,7 +269,7 @@ NIC_CSR = RegisterMap(
             0x040,
             Access.RO,
             "The counter CNT_SEL selects (32 bits, wrapping; 0 for a selection that names "
-            "none), valid from the third cycle after CNT_SEL is written: a read issued after "
+            "none), valid from the fourth cycle after CNT_SEL is written: a read issued after "
             "the CNT_SEL write's response returns it.",
             ("value", 0, 32, "count"),
         ),
