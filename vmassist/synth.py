@@ -189,7 +189,8 @@ class SynthResult:
 
 #: The NIC's eleven frame queues, each in adjacent block RAMs in the two middle rows: each VF's
 #: filter queue beside its re-inject queue (one arbiter reads both), the ingress buffer and the
-#: VMM queue at the centre of the rows (the egress writes every output queue from it).
+#: VMM queue at the centre of the rows (the egress writes every output queue from it), and the
+#: verdict queue beside the ingress buffer (its decision register gates the buffer's reads).
 NIC_FLOORPLAN = (
     (1, ("rj0_q.", "egress.vf0_q.", "egress.ingress.", "vq.", "egress.vf1_q.", "rj1_q.")),
     (2, ("rj2_q.", "egress.vf2_q.", "egress.vmm_q.", "egress.vf3_q.", "rj3_q.")),
