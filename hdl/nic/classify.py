@@ -318,13 +318,14 @@ class Classifier(wiring.Component):
             s1_on[v] & s1_mac[v].all() & Mux(s1_vlan_en[v], s1_tagged & s1_vid[v].all(), ~s1_tagged)
             for v in range(n)
         )
-        own = first_one(eq) & s1_valid.replicate(n)
+        pick = first_one(eq)
+        own = pick & s1_valid.replicate(n)
         with m.If(adv2):
             m.d.sync += [
                 s2_valid.eq(s1_valid),
                 s2_hdr.eq(s1_hdr),
                 s2_eq.eq(eq),
-                s2_pick.eq(first_one(eq)),
+                s2_pick.eq(pick),
                 s2_row.eq(mux_onehot(own, [Const(v * groups, range(depth)) for v in range(n)])),
                 s2_row1.eq(
                     Mux(
