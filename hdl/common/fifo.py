@@ -34,8 +34,9 @@ class PacketFifo(wiring.Component):
 
     Read side: first-word-fall-through, one beat per cycle while ``r.ready`` is held. Words are
     fetched through the block RAM's two read registers into a skid buffer of :data:`SKID` words
-    that ``r`` reads; ``r.valid`` and ``r.payload`` come from registers and the skid buffer, and
-    ``r.ready`` moves only the skid buffer, never the block RAM (whose enables are constant).
+    that ``r`` reads; ``r.valid`` and ``r.payload.last`` are registers, ``r.payload.data`` the
+    skid buffer's read, and ``r.ready`` moves only the skid buffer, never the block RAM (whose
+    enables are constant).
 
     Parameters
     ----------
@@ -83,9 +84,11 @@ class PacketFifo(wiring.Component):
         commit pointer as the read side sees it (last cycle's ``commit_ptr``);
         ``ram`` (the :class:`~hdl.common.PipelinedRam`, whose own ``probe`` has the read latch
         and the words); ``s1v`` and ``s2v`` (the read latch and the output register hold a
-        fetched word), ``held`` (fetched words not yet read), and the skid buffer's
-        ``skid_level``, ``skid_wr``, ``skid_rd`` and ``skid_words`` (by address). Only the
-        ``"formal"`` platform reads out the words.
+        fetched word), ``held`` (fetched words not yet read), the skid buffer's
+        ``skid_level``, ``skid_wr``, ``skid_rd`` and ``skid_words`` (by address), its words'
+        ``last`` flags ``skid_last`` (by address), the head's ``head_last`` (``r.payload.last``)
+        and ``valid`` (the read side's copy of ``r.valid``). Only the ``"formal"`` platform
+        reads out the words.
 
     Raises
     ------
@@ -264,9 +267,26 @@ class PacketFifo(wiring.Component):
         skid_level = Signal(range(SKID + 1))
         skid_wr = Signal(range(SKID))
         skid_rd = Signal(range(SKID))
-        pop = self.r.valid & self.r.ready
+        # ``r.valid`` comes in two copies: one for the reader, one (``valid``) for the read
+        # side's own logic, so the reader's fan-out puts no distance before ``fetch``.
+        valid_next = Signal()
+        r_valid, valid = replicas(m, platform, valid_next, 2, name="r_valid")
+        pop = valid & self.r.ready
         held_next = Signal(range(SKID + 1))
         m.d.comb += held_next.eq(held + fetch - pop)
+        # The head word's ``last`` is a register (``head_last``), picked a cycle ahead from the
+        # skid words' ``last`` flags (registers too) or the word entering: a reader that acts
+        # on a frame's last beat (the egress consumes its decision then) starts from a
+        # flip-flop, not from the skid buffer's read.
+        skid_last = Signal(SKID)
+        head_last = Signal()
+        with m.If(s2v):
+            m.d.sync += skid_last.bit_select(skid_wr, 1).eq(ram.r_data.last)
+        after_head = skid_last.bit_select((skid_rd + 1)[: len(skid_rd)], 1)
+        entering = ram.r_data.last
+        m.d.sync += head_last.eq(
+            Mux(pop, Mux(skid_level >= 2, after_head, entering), Mux(valid, head_last, entering))
+        )
         m.d.comb += [
             ram.r_en.eq(1),
             ram.r_oe.eq(1),
@@ -274,15 +294,17 @@ class PacketFifo(wiring.Component):
             skid_w.addr.eq(skid_wr),
             skid_w.data.eq(ram.r_data),
             skid_r.addr.eq(skid_rd),
-            self.r.payload.eq(skid_r.data),
+            self.r.payload.data.eq(skid_r.data.data),
+            self.r.payload.last.eq(head_last),
+            self.r.valid.eq(r_valid),
+            # == skid_level' != 0, picked by ``pop`` (late) rather than compared after the sum
+            valid_next.eq(s2v | Mux(pop, skid_level != 1, valid)),
         ]
         m.d.sync += [
             s1v.eq(fetch),
             s2v.eq(s1v),
             held.eq(held_next),
             skid_level.eq(skid_level + s2v - pop),
-            # == skid_level' != 0, picked by ``pop`` (late) rather than compared after the sum
-            self.r.valid.eq(s2v | Mux(pop, skid_level != 1, self.r.valid)),
             skid_wr.eq(skid_wr + s2v),
             skid_rd.eq(skid_rd + pop),
         ]
@@ -307,7 +329,7 @@ class PacketFifo(wiring.Component):
         m.d.comb += fetch_next.eq(room & avail_next)
 
         # Counted from the cycle its commit takes effect, as `committed` pulses.
-        frame_out = self.r.valid & self.r.ready & self.r.payload.last
+        frame_out = pop & head_last
         with m.If(commit & ~frame_out):
             m.d.sync += self.frames.eq(self.frames + 1)
         with m.Elif(frame_out & ~commit):
@@ -338,6 +360,9 @@ class PacketFifo(wiring.Component):
             s2v=s2v,
             held=held,
             skid_level=skid_level,
+            valid=valid,
+            head_last=head_last,
+            skid_last=skid_last,
             skid_wr=skid_wr,
             skid_rd=skid_rd,
             skid_words=formal_words(m, skid, platform),

@@ -503,6 +503,13 @@ class EgressHarness(Elaboratable):
                     Assert(v.held <= SKID),
                     Assert(pr.skid_wr == (pr.skid_rd + v.nskid)[: len(pr.skid_wr)]),
                     Assert(v.fifo.r.valid == (v.nskid != 0)),
+                    Assert(pr.valid == v.fifo.r.valid),
+                    Assert(~v.fifo.r.valid | (pr.head_last == v.fetched[0][3].last)),
+                    *(
+                        Assert(~live | (pr.skid_last.bit_select(at, 1) == beat.last))
+                        for i, (_pos, live, _c, beat) in enumerate(v.fetched[:SKID])
+                        for at in [(pr.skid_rd + i)[: len(pr.skid_rd)]]
+                    ),
                     Assert(v.ncommitted <= v.level),
                     Assert((v.pending == 0) | v.last_at((v.cm - 1)[:pw])),
                 ]
