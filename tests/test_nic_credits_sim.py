@@ -1,5 +1,5 @@
-"""The NIC's admission credits (``hdl/nic/filter.py``, ``_Credits``) in Amaranth's simulator: the
-registered room flags agree with the count they stand for, and admitting a frame on ``two``
+"""The admission credits (``hdl/common/creditfifo.py``, ``Credits``) in Amaranth's simulator:
+the registered room flags agree with the count they stand for, and admitting a frame on ``two``
 never lets the count go below zero, on random traffic that keeps the contract (a frame is
 pushed the cycle after a last beat that found room; a pop takes a frame that is there)."""
 
@@ -11,7 +11,7 @@ import pytest
 from amaranth import Elaboratable, Module, Signal
 from amaranth.sim import Simulator
 
-from hdl.nic.filter import _Credits
+from hdl.common import Credits
 
 
 class _Harness(Elaboratable):
@@ -24,7 +24,7 @@ class _Harness(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        self.credits = cr = _Credits(m, "q", self.depth, self.push, self.pop)
+        self.credits = cr = Credits(m, "q", self.depth, self.push, self.pop)
         m.d.sync += self.push.eq(self.last & cr.two)
         return m
 

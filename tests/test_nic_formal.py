@@ -45,12 +45,12 @@ def test_bound_below_the_proven_one_is_not_proven(tmp_path):
 
 
 # False claims about the classifier's decision: the watched frame's decision, taken at cycle 6
-# (every table row in place) and needing rules, comes at step 17.
+# (every table row in place) and needing rules, comes at step 19.
 BROKEN_CLASSIFY = [
     # The first matching rule decides, not the last: a frame two rules of its VF match.
-    ("last_match", lambda: ClassifierHarness(bug="last_match"), 18),
+    ("last_match", lambda: ClassifierHarness(bug="last_match"), 20),
     # A blocked frame is bounced exactly when its VF's bounce flag is set.
-    ("flip_bounce", lambda: ClassifierHarness(bug="flip_bounce"), 18),
+    ("flip_bounce", lambda: ClassifierHarness(bug="flip_bounce"), 20),
 ]
 
 
@@ -64,12 +64,12 @@ def test_classifier_false_claim_fails(name, build, depth, tmp_path):
 
 
 def test_classifier_bound_below_the_proven_one_fails(tmp_path):
-    # Three frames that need rules ahead of the watched one (one issued, two in steering) hold
-    # its decision back to the bound exactly.
-    harness = ClassifierHarness(paced=False, bound=13)
+    # Two frames that need rules, taken back to back just ahead of the watched one (all three
+    # holding the queue's credits), hold its decision back to the bound exactly.
+    harness = ClassifierHarness(paced=False, bound=14)
     dut = harness.dut
-    assert harness.bound == dut.latency(True) + 3 * (dut.groups - 1) - 1
-    result = prove("cls_bound_tight", harness, depth=24, mode="bmc", build_dir=tmp_path)
+    assert harness.bound == dut.latency(True) + (dut.queue - 1) * (dut.groups - 1) - 1
+    result = prove("cls_bound_tight", harness, depth=26, mode="bmc", build_dir=tmp_path)
     assert result.status == "FAIL", f"{result.status}: {result.detail}\nlog: {result.log}"
 
 

@@ -4,7 +4,7 @@ frame FIFO, credit FIFO, frame arbiter, stream register slice and pipelined bloc
 from .arbiter import FrameArbiter
 from .axil import AxiLiteMaster, AxiLiteSignature, MemCmd, MemResp
 from .axis import AxiStreamSignature, FrameBeat
-from .creditfifo import CreditFifo
+from .creditfifo import CreditFifo, Credits
 from .csr import CsrBlock
 from .fifo import PacketFifo
 from .ram import PipelinedRam
@@ -20,6 +20,7 @@ __all__ = [
     "FrameBeat",
     "PacketFifo",
     "CreditFifo",
+    "Credits",
     "PipelinedRam",
     "FrameArbiter",
     "StreamRegister",

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from .params import require, require_shape
 from .replica import replicas
 
-__all__ = ["CreditFifo"]
+__all__ = ["CreditFifo", "Credits"]
 
 #: Bits of a word per RAM column; each column has its own pointer registers.
 COLUMN = 64
@@ -136,3 +136,28 @@ class CreditFifo(wiring.Component):
             with m.If(col_load):
                 m.d.sync += out[lo:hi].eq(rd.data)
         return m
+
+
+class Credits:
+    """Room for ``depth`` words in a queue (a :class:`CreditFifo` and the stages before it),
+    taken by ``push`` and given back by ``pop``, with the room as registers.
+
+    ``some`` (``free > 0``) admits a word pushed in the cycle it is read. ``two`` (``free >= 2``)
+    admits one whose push comes a cycle later (the NIC admits a frame at its last beat and
+    pushes it the cycle after): there is room for it whether or not the word before is being
+    pushed in the same cycle. Both are flip-flops, not compares of a sum, as they gate
+    handshakes and aborts. Their next values are picked by ``push`` and ``pop`` from the flags
+    and a compare of ``free``.
+    """
+
+    def __init__(self, m: Module, name: str, depth: int, push, pop):
+        self.free = Signal(range(depth + 1), init=depth, name=f"{name}_free")
+        m.d.sync += self.free.eq(self.free - push + pop)
+        self.some = Signal(init=depth > 0, name=f"{name}_some")  # free > 0
+        self.two = Signal(init=depth > 1, name=f"{name}_two")  # free > 1
+        three = self.free > 2
+        up, down = pop & ~push, push & ~pop
+        m.d.sync += [
+            self.some.eq(Mux(up, 1, Mux(down, self.two, self.some))),
+            self.two.eq(Mux(up, self.some, Mux(down, three, self.two))),
+        ]

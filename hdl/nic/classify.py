@@ -16,6 +16,7 @@ from vmassist.formats.nic import (
     VfEntry,
 )
 
+from ..common import CreditFifo, Credits
 from ..common.bits import encode, first_one, mux_onehot
 from ..common.params import require
 from ..common.replica import replicas
@@ -99,11 +100,15 @@ def _mismatches(r, h):
 class Classifier(wiring.Component):
     """Steering by (destination MAC, outer VLAN), then the VF's rules, first match wins.
 
-    The rules live in one memory row per (VF, group) of ``lanes`` rules (distributed RAM, cut
-    into columns and banks that each have their own address registers). A frame that needs
-    rules reads its VF's ``groups`` rows on consecutive cycles, ``lanes`` compare units judge
-    each row, and the first match in rule order decides; any other frame takes one cycle. The
-    lanes are sized so that ``groups`` cycles fit in the shortest well-formed frame
+    Steering never stalls: a taken frame is steered in three cycles into a queue of ``queue``
+    frames (a :class:`~hdl.common.CreditFifo`), and ``i_ready`` is a credit, a register that
+    says the queue has room for one more frame than those already taken. So nothing that
+    waits on the rule engine fans out over the steering stages' flip-flops. The rules live in
+    one memory row per (VF, group) of ``lanes`` rules (distributed RAM, cut into columns and
+    banks that each have their own address registers). A frame that needs rules reads its VF's
+    ``groups`` rows on consecutive cycles, ``lanes`` compare units judge each row, and the
+    first match in rule order decides; any other frame takes one cycle. The lanes are sized so
+    that ``groups`` cycles fit in the shortest well-formed frame
     (:data:`~vmassist.formats.nic.MIN_LEN` bytes) at ``data_width``: the engine keeps up with
     the line whatever the traffic.
 
@@ -120,11 +125,16 @@ class Classifier(wiring.Component):
         Rules per VF, 1 to 256.
     data_width : int
         The frame stream's width in bits, which sets the lanes.
+    queue : int
+        Frames between ``i`` and the rule engine: the steering stages' and the queue's, 2 to 16.
 
     Members
     -------
     i_valid, i_ready, i_hdr : In, Out, In
-        One parsed frame per transfer.
+        One parsed frame per transfer; ``i_ready`` is a register.
+    freed : Out
+        A frame left the queue for the rule engine: a writer that keeps credits of its own
+        (and so need not look at ``i_ready``) gets one back.
     dec_valid, dec : Out
         The decision, in frame order, ``latency(groups)`` cycles after the frame was taken
         (never back-pressured: the NIC sizes its verdict FIFO to hold every buffered frame).
@@ -134,7 +144,7 @@ class Classifier(wiring.Component):
         Write one rule (an index >= ``rules`` is ignored).
     """
 
-    def __init__(self, *, n_vfs: int = 4, rules: int = 16, data_width: int = 64):
+    def __init__(self, *, n_vfs: int = 4, rules: int = 16, data_width: int = 64, queue: int = 16):
         require(
             self,
             isinstance(n_vfs, int) and 1 <= n_vfs <= 64,
@@ -150,8 +160,14 @@ class Classifier(wiring.Component):
             isinstance(data_width, int) and data_width >= 8 and data_width % 8 == 0,
             ValueError(f"data_width must be a positive multiple of 8, not {data_width!r}"),
         )
+        require(
+            self,
+            isinstance(queue, int) and 2 <= queue <= 16,
+            ValueError(f"queue must be an integer from 2 to 16, not {queue!r}"),
+        )
         self._n_vfs = n_vfs
         self._rules = rules
+        self._queue = queue
         beats = -(-MIN_LEN * 8 // data_width)  # cycles the shortest good frame takes
         lanes = -(-rules // beats)
         self._lanes = 1 << (lanes - 1).bit_length()  # a power of two: rule index = group, lane
@@ -161,6 +177,7 @@ class Classifier(wiring.Component):
                 "i_valid": In(1),
                 "i_ready": Out(1),
                 "i_hdr": In(ParsedHdr),
+                "freed": Out(1),
                 "dec_valid": Out(1),
                 "dec": Out(Decision),
                 "vf_we": In(1),
@@ -182,6 +199,11 @@ class Classifier(wiring.Component):
         return self._rules
 
     @property
+    def queue(self) -> int:
+        """Frames taken and not yet in the rule engine, at most."""
+        return self._queue
+
+    @property
     def lanes(self) -> int:
         """Rules judged per cycle."""
         return self._lanes
@@ -191,9 +213,9 @@ class Classifier(wiring.Component):
         """Cycles a frame spends in the rule engine when it needs rules."""
         return self._groups
 
-    #: Cycles from taking a frame to its decision, besides its rule groups: steering (3), issue,
-    #: rule read, three compare stages, the outcome, the decision.
-    BASE_LATENCY = 10
+    #: Cycles from taking a frame to its decision, besides its rule groups: steering (3), the
+    #: queue (2), issue, rule read, three compare stages, the outcome, the decision.
+    BASE_LATENCY = 3 + CreditFifo.LATENCY + 7
 
     def latency(self, needs_rules: bool) -> int:
         """Cycles from ``i_valid & i_ready`` to ``dec_valid`` for a frame entering an idle
@@ -273,14 +295,17 @@ class Classifier(wiring.Component):
                     wr.en.eq(w2_en[i][b]),
                 ]
 
-        # ---- steering: S1 compares every VF row in pieces, S2 joins them and picks the VF ----
+        # ---- steering: S1 compares every VF row in pieces, S2 joins them and picks the VF,
+        # S3 sorts the frame; then the queue. No stage waits: ``i_ready`` is a credit. ----
         # S1 also takes the flags of every VF row, so a frame is steered by the rows as they
         # were in one cycle even if one is rewritten while it is in S2 or S3.
-        # Whether the steering stages advance (set by the issue stage): a register in a copy
-        # for the issue logic and ``i_ready``, and one per stage for its flip-flops' enables.
-        adv_next = Signal()
-        adv, adv1, adv2, adv3 = replicas(m, platform, adv_next, 4, name="adv", init=1)
-        s1_valid, s2_valid, s3_valid = (Signal(name=f"s{i}_valid") for i in (1, 2, 3))
+        # A credit comes back the cycle after its frame leaves the queue: the count's adder
+        # then starts from a flip-flop, not from ``take``.
+        took, freed, freed_q = Signal(), Signal(), Signal()
+        m.d.sync += freed_q.eq(freed)
+        credits = Credits(m, "q", self._queue, took, freed_q)
+        m.d.comb += [self.i_ready.eq(credits.some), took.eq(self.i_valid & credits.some)]
+        s1_valid, s2_valid = Signal(name="s1_valid"), Signal(name="s2_valid")
         s1_hdr, s2_hdr = Signal(ParsedHdr, name="s1_hdr"), Signal(ParsedHdr, name="s2_hdr")
         s1_mac = [Signal(len(_chunks(e.mac, 8)), name=f"s1_mac{v}") for v, e in enumerate(vfs)]
         s1_vid = [Signal(len(_chunks(e.vlan, 6)), name=f"s1_vid{v}") for v, e in enumerate(vfs)]
@@ -291,105 +316,111 @@ class Classifier(wiring.Component):
         s2_eq, s2_default, s2_bounce = (
             Signal(n, name=f"s2_{what}") for what in ("eq", "default", "bounce")
         )
-        s3 = Signal(FrameCtx)
-        s3_short = Signal()  # S3's frame takes one group: it needs no rules, or there is one
-        m.d.comb += self.i_ready.eq(adv)
         h = self.i_hdr
-        with m.If(adv1):
-            m.d.sync += [s1_valid.eq(self.i_valid), s1_hdr.eq(h), s1_tagged.eq(h.tags != 0)]
-            for v, e in enumerate(vfs):
-                pieces = zip(_chunks(e.mac, 8), _chunks(h.dst, 8), strict=True)
-                vids = zip(_chunks(e.vlan, 6), _chunks(h.outer_vid, 6), strict=True)
-                m.d.sync += [
-                    s1_mac[v].eq(Cat(*(a == b for a, b in pieces))),
-                    s1_vid[v].eq(Cat(*(a == b for a, b in vids))),
-                    s1_on[v].eq(e.valid),
-                    s1_vlan_en[v].eq(e.vlan_en),
-                    s1_default[v].eq(e.default),
-                    s1_bounce[v].eq(e.bounce),
-                ]
-        # S2 also picks the first matching VF, and its first rule row (0 without a frame) and
-        # the row after it as constants, so that S3 takes them, in a copy per region of
-        # ``_REGION`` rule columns (see the issue stage), over nothing but wire.
+        m.d.sync += [s1_valid.eq(took), s1_hdr.eq(h), s1_tagged.eq(h.tags != 0)]
+        for v, e in enumerate(vfs):
+            pieces = zip(_chunks(e.mac, 8), _chunks(h.dst, 8), strict=True)
+            vids = zip(_chunks(e.vlan, 6), _chunks(h.outer_vid, 6), strict=True)
+            m.d.sync += [
+                s1_mac[v].eq(Cat(*(a == b for a, b in pieces))),
+                s1_vid[v].eq(Cat(*(a == b for a, b in vids))),
+                s1_on[v].eq(e.valid),
+                s1_vlan_en[v].eq(e.vlan_en),
+                s1_default[v].eq(e.default),
+                s1_bounce[v].eq(e.bounce),
+            ]
+        # S2 also picks the first matching VF; S3 its first rule row (0 for none) and the row
+        # after it, as constants. The queue carries them in a copy per region of ``_REGION``
+        # rule columns (see the issue stage), so the issue stage takes them over nothing but
+        # wire.
         s2_pick = Signal(n, name="s2_pick")
-        s2_row = Signal(range(depth), name="s2_row")
-        s2_row1 = Signal(range(depth + 1), name="s2_row1")
         eq = Cat(
             s1_on[v] & s1_mac[v].all() & Mux(s1_vlan_en[v], s1_tagged & s1_vid[v].all(), ~s1_tagged)
             for v in range(n)
         )
-        pick = first_one(eq)
-        own = pick & s1_valid.replicate(n)
-        with m.If(adv2):
-            m.d.sync += [
-                s2_valid.eq(s1_valid),
-                s2_hdr.eq(s1_hdr),
-                s2_eq.eq(eq),
-                s2_pick.eq(pick),
-                s2_row.eq(mux_onehot(own, [Const(v * groups, range(depth)) for v in range(n)])),
-                s2_row1.eq(
-                    Mux(
-                        own.any(),
-                        mux_onehot(
-                            own, [Const(v * groups + 1, range(depth + 1)) for v in range(n)]
-                        ),
-                        1,
-                    )
-                ),
-                s2_default.eq(s1_default),
-                s2_bounce.eq(s1_bounce),
-            ]
+        m.d.sync += [
+            s2_valid.eq(s1_valid),
+            s2_hdr.eq(s1_hdr),
+            s2_eq.eq(eq),
+            s2_pick.eq(first_one(eq)),
+            s2_default.eq(s1_default),
+            s2_bounce.eq(s1_bounce),
+        ]
+        row = mux_onehot(s2_pick, [Const(v * groups, range(depth)) for v in range(n)])
+        row1 = Mux(
+            s2_pick.any(),
+            mux_onehot(s2_pick, [Const(v * groups + 1, range(depth + 1)) for v in range(n)]),
+            1,
+        )
         regions = -(-len(cols) // _REGION)
-        s3_rows = replicas(m, platform, s2_row, regions, name="s3_row", en=adv3)
-        s3_row1s = replicas(m, platform, s2_row1, regions, name="s3_row1", en=adv3)
-        with m.If(adv3):
-            group_addr = s2_hdr.dst[40]  # I/G bit: multicast and broadcast go to the VMM
-            kind = Mux(
-                s2_hdr.malformed != Malformed.NONE,
-                _MALFORMED,
-                Mux(group_addr | ~s2_eq.any(), _UNKNOWN, _RULES),
-            )
-            m.d.sync += [
-                s3_valid.eq(s2_valid),
-                s3.hdr.eq(s2_hdr),
-                s3.kind.eq(kind),
-                s3.vf.eq(encode(s2_pick)),
-                s3.default.eq((s2_default & s2_pick).any()),
-                s3.bounce.eq((s2_bounce & s2_pick).any()),
-                s3_short.eq((kind != _RULES) | (groups == 1)),
-            ]
+        queued = data.StructLayout(
+            {
+                "ctx": FrameCtx,
+                "short": 1,  # one group: the frame needs no rules, or there is one
+                "rows": data.ArrayLayout(len(row), regions),
+                "row1s": data.ArrayLayout(len(row1), regions),
+            }
+        )
+        s3_valid = Signal(name="s3_valid")
+        s3 = Signal(queued, name="s3")
+        group_addr = s2_hdr.dst[40]  # I/G bit: multicast and broadcast go to the VMM
+        kind = Mux(
+            s2_hdr.malformed != Malformed.NONE,
+            _MALFORMED,
+            Mux(group_addr | ~s2_eq.any(), _UNKNOWN, _RULES),
+        )
+        m.d.sync += [
+            s3_valid.eq(s2_valid),
+            s3.ctx.hdr.eq(s2_hdr),
+            s3.ctx.kind.eq(kind),
+            s3.ctx.vf.eq(encode(s2_pick)),
+            s3.ctx.default.eq((s2_default & s2_pick).any()),
+            s3.ctx.bounce.eq((s2_bounce & s2_pick).any()),
+            s3.short.eq((kind != _RULES) | (groups == 1)),
+            *(s3.rows[k].eq(row) for k in range(regions)),
+            *(s3.row1s[k].eq(row1) for k in range(regions)),
+        ]
+        m.submodules.queue = queue = CreditFifo(queued, self._queue)
+        head = queue.r.payload
+        m.d.comb += [queue.w_en.eq(s3_valid), queue.w_data.eq(s3)]
 
         # ---- issue: a frame needing rules reads its VF's rows, one group per cycle ----
-        # ``take`` (the current frame leaves, or there is none) and ``adv`` (S3 is empty or
-        # leaves) are worked out a cycle ahead into registers, as are the read addresses: they
-        # fan out over hundreds of flip-flop enables and memory cells, and must leave
-        # flip-flops, not logic.
+        # ``take`` (the current frame leaves, or there is none: the queue's ``ready``) is
+        # worked out a cycle ahead into registers, as are the read addresses: they fan out over
+        # hundreds of flip-flop enables and memory cells, and must leave flip-flops, not logic.
         cur_valid = Signal()
         cur = Signal(FrameCtx)
         g = Signal(range(groups))
         last = Signal()  # the current group is the frame's last
         take = Signal(init=1)  # == ~cur_valid | last
         pen = Signal()  # == (g == groups - 2): the next group is the frame's last
-        next_last = Mux(take, s3_short, pen)
+        next_last = Mux(take, head.short, pen)
         # Without ``take`` a frame is in hand and not at its last group, so stays in hand.
-        next_take = Mux(take, ~s3_valid | s3_short, pen)
+        next_take = Mux(take, ~queue.r.valid | head.short, pen)
         m.d.sync += [
-            cur_valid.eq(Mux(take, s3_valid, cur_valid)),
+            cur_valid.eq(Mux(take, queue.r.valid, cur_valid)),
             last.eq(next_last),
             pen.eq(Mux(take, groups == 2, g == groups - 3 if groups > 2 else 0)),
             take.eq(next_take),
         ]
-        m.d.comb += adv_next.eq(~Mux(adv, s2_valid, s3_valid) | next_take)
-        # The read address: picked by ``take`` from two registers, the first row of S3's VF
-        # (``s3_row``) and the row after the one being read (``r_inc``), and loaded into
+        # Copies of ``take`` for the queue's read (and the credits) and for the frame in hand's
+        # enables, so that the register in the loop above drives only that loop.
+        take_q, take_cur = replicas(m, platform, next_take, 2, name="take", init=1)
+        m.d.comb += [
+            queue.r.ready.eq(take_q),
+            freed.eq(queue.r.valid & take_q),
+            self.freed.eq(freed),
+        ]
+        # The read address: picked by ``take`` from two registers, the first row of the
+        # queue's head's VF and the row after the one being read (``r_inc``), and loaded into
         # copies by the cells, per column one that picks the bank, then one per bank (below).
-        # ``r_inc`` is picked likewise, from sums of registers (``s3_row1`` == ``s3_row + 1``).
-        # All three registers, and ``take`` for ``r_inc``, come in a copy per region of
-        # columns: one register feeding every column's copies lay 5 ns of wire from some.
+        # ``r_inc`` is picked likewise, from the queue's copies of ``row + 1``. Both registers,
+        # and ``take`` for ``r_inc``, come in a copy per region of columns: one register
+        # feeding every column's copies lay 5 ns of wire from some.
         take_regions = replicas(m, platform, next_take, regions, name="take_region", init=1)
         r_incs = [Signal(range(depth), name=f"r_inc{k}") for k in range(regions)]
-        for t, r_inc, s3_row1 in zip(take_regions, r_incs, s3_row1s, strict=True):
-            m.d.sync += r_inc.eq(Mux(t, s3_row1, r_inc + 1))
+        for k, (t, r_inc) in enumerate(zip(take_regions, r_incs, strict=True)):
+            m.d.sync += r_inc.eq(Mux(t, head.row1s[k], r_inc + 1))
         # Each column picks its address itself: ``take`` comes in a copy per column, so the
         # pick is a LUT by the column's copies rather than one far from most of them.
         take_cols = replicas(m, platform, next_take, len(cols), name="take_col", init=1)
@@ -397,14 +428,14 @@ class Classifier(wiring.Component):
             replicas(
                 m,
                 platform,
-                Mux(t, s3_rows[j // _REGION], r_incs[j // _REGION]),
+                Mux(t, head.rows[j // _REGION], r_incs[j // _REGION]),
                 n_banks + 1,
                 name=f"r_addr{j}",
             )
             for j, t in enumerate(take_cols)
         ]
-        with m.If(take):
-            m.d.sync += [cur.eq(s3), g.eq(0)]
+        with m.If(take_cur):
+            m.d.sync += [cur.eq(head.ctx), g.eq(0)]
         with m.Else():
             m.d.sync += g.eq(g + 1)
 

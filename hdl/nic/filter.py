@@ -2,10 +2,10 @@
 
 Data path, one beat per cycle end to end::
 
-    rx ─┬─> ingress buffer (PacketFifo, whole frames) ──────────────┐
-        └─> header capture ─> Parser ─> header queue ─> Classifier ─> verdict queue
-                                                                     │
-        egress: each buffered frame to the queue its verdict names ──┘
+    rx ─┬─> ingress buffer (PacketFifo, whole frames) ───────────────────────────────┐
+        └─> header capture ─> Parser ─> Classifier (steering, queue, rules) ─> verdict queue
+                                                                                     │
+        egress: each buffered frame to the queue its verdict names ──────────────────┘
             ├─> VF k queue ─┐
             │               ├─ FrameArbiter ─> vf[k]      (re-injected frames merged fairly)
     reinject ─> VF k queue ─┘
@@ -33,7 +33,6 @@ from vmassist.formats.nic import (
     CounterKind,
     Decision,
     HeaderRec,
-    ParsedHdr,
     RuleEntry,
     VerdictCode,
     VfEntry,
@@ -42,7 +41,7 @@ from vmassist.formats.nic import (
 from ..common import (
     AxiLiteSignature,
     AxiStreamSignature,
-    CreditFifo,
+    Credits,
     CsrBlock,
     FrameArbiter,
     FrameBeat,
@@ -58,33 +57,10 @@ from .parser import Parser
 
 __all__ = ["NicFilter"]
 
-#: Parsed headers that may be between the header capture and the classifier at once (the
-#: header queue's depth). The engine judges every frame in no more cycles than the frame takes
+#: Parsed headers that may be between the header capture and the rule engine at once (the
+#: classifier's queue). The engine judges every frame in no more cycles than the frame takes
 #: on the line, so the queue only absorbs a run of short frames behind one that needs rules.
 HDR_QUEUE = 16
-
-
-class _Credits:
-    """Room for ``depth`` frames in a queue filled by ``push`` (the cycle after an admitted
-    frame's last beat) and emptied by ``pop``.
-
-    ``two`` (``free >= 2``, a register) admits the frame whose last beat is this cycle: there is
-    room for it whether or not the frame before is being pushed in the same cycle, and the check
-    feeds the ingress buffer's abort, so it must be a flip-flop, not a compare of a sum. The
-    flags' next values are picked by ``push`` and ``pop`` from flags and a compare of ``free``.
-    """
-
-    def __init__(self, m: Module, name: str, depth: int, push, pop):
-        self.free = Signal(range(depth + 1), init=depth, name=f"{name}_free")
-        m.d.sync += self.free.eq(self.free - push + pop)
-        self.some = Signal(init=depth > 0, name=f"{name}_some")  # free > 0
-        self.two = Signal(init=depth > 1, name=f"{name}_two")  # free > 1
-        three = self.free > 2
-        up, down = pop & ~push, push & ~pop
-        m.d.sync += [
-            self.some.eq(Mux(up, 1, Mux(down, self.two, self.some))),
-            self.two.eq(Mux(up, self.some, Mux(down, three, self.two))),
-        ]
 
 
 class NicFilter(wiring.Component):
@@ -142,7 +118,9 @@ class NicFilter(wiring.Component):
             and not queue_bytes & (queue_bytes - 1),
             ValueError(f"queue_bytes must be a power of two >= 16384, not {queue_bytes!r}"),
         )
-        self._classifier = Classifier(n_vfs=n_vfs, rules=rules, data_width=data_width)
+        self._classifier = Classifier(
+            n_vfs=n_vfs, rules=rules, data_width=data_width, queue=HDR_QUEUE
+        )
         self._width = data_width
         self._n_vfs = n_vfs
         self._rules = rules
@@ -181,10 +159,9 @@ class NicFilter(wiring.Component):
     def classifier(self) -> Classifier:
         return self._classifier
 
-    #: Cycles from a frame's last beat on ``rx`` to its parsed header at the classifier's input,
-    #: with the queues empty: the input register, the commit (the parser takes the complete
-    #: record then), the parser, the header queue.
-    FRONT_LATENCY = 2 + Parser.LATENCY + CreditFifo.LATENCY
+    #: Cycles from a frame's last beat on ``rx`` to its parsed header at the classifier's input:
+    #: the input register, the commit (the parser takes the complete record then), the parser.
+    FRONT_LATENCY = 2 + Parser.LATENCY
 
     def decision_latency(self, needs_rules: bool) -> int:
         """Cycles from a frame's last beat on ``rx`` to its decision on ``dec``, with the
@@ -206,7 +183,6 @@ class NicFilter(wiring.Component):
         wiring.connect(m, wiring.flipped(self.csr), csrs.bus)
         m.submodules.parser = parser = Parser()
         m.submodules.classifier = cls = self._classifier
-        m.submodules.hdrq = hdrq = CreditFifo(ParsedHdr, HDR_QUEUE)
         # The verdict queue: one decision per admitted frame, so as deep as the ingress buffer; a
         # PacketFifo of one-word frames, so that its block RAM is read through its register.
         m.submodules.vq = vq = PacketFifo(Decision, depth)
@@ -274,11 +250,11 @@ class NicFilter(wiring.Component):
         # Room is checked as ``free >= 2`` (a register), which holds whether or not the frame
         # before is being pushed in the same cycle; takes and pops reach the counts a cycle
         # late, which only delays the room they make.
-        take, take_q = Signal(), Signal()  # parsed header accepted by the classifier
+        take, take_q = Signal(), Signal()  # a header left the classifier's queue
         pop, pop_q = Signal(), Signal()  # verdict consumed by egress
         m.d.sync += [take_q.eq(take), pop_q.eq(pop)]
-        hdr_cr = _Credits(m, "hdr", HDR_QUEUE, egress.committed, take_q)
-        vq_cr = _Credits(m, "vq", depth, egress.committed, pop_q)
+        hdr_cr = Credits(m, "hdr", HDR_QUEUE, egress.committed, take_q)
+        vq_cr = Credits(m, "vq", depth, egress.committed, pop_q)
         refuse = in_valid & in_last & ~(hdr_cr.two & vq_cr.two)
         m.d.comb += [
             egress.w_valid.eq(buf_valid),
@@ -291,18 +267,17 @@ class NicFilter(wiring.Component):
         m.d.sync += ovf_ingress.eq(refuse)
 
         # ---- parse and classify, one header per committed frame ----
-        # The parser never stalls: the credits admit a frame only if the header queue will
-        # have room for it, so the queue's writer never waits.
+        # Neither the parser nor the classifier's steering ever stalls: the credits admit a
+        # frame only if the classifier's queue will have room for it (its own credits, behind
+        # ``i_ready``, count a subset of the frames these do, so ``i_ready`` is always high
+        # when a header comes).
         m.d.comb += [
             parser.i.valid.eq(egress.committed),
             parser.i.payload.eq(rec),
             parser.o.ready.eq(1),
-            hdrq.w_en.eq(parser.o.valid),
-            hdrq.w_data.eq(parser.o.payload),
-            cls.i_valid.eq(hdrq.r.valid),
-            cls.i_hdr.eq(hdrq.r.payload),
-            hdrq.r.ready.eq(cls.i_ready),
-            take.eq(hdrq.r.valid & cls.i_ready),
+            cls.i_valid.eq(parser.o.valid),
+            cls.i_hdr.eq(parser.o.payload),
+            take.eq(cls.freed),
             vq.w_valid.eq(cls.dec_valid),
             vq.w_data.eq(cls.dec),
             vq.w_last.eq(1),

@@ -668,18 +668,17 @@ PROOFS: list[Proof] = [
         mode="cover",
         timeout=1800,
     ),
-    # The classifier (``formal_classify.py``) at 2 VFs x 2 rules, 64 bits (1 lane, 2 groups):
-    # every row in place from cycle 6, when W may be taken. Depth 18 checks W taken in cycle 6
-    # (11 cycles to its decision) behind any paced frames before it: the step of its decision
-    # alone takes the solver minutes (7 on two loaded cores), and each later step as long, so
-    # depth 21 (W in cycles 6..9) ran past 15 minutes in CI. The unpaced run, where the
-    # decision's value is left out, checks W taken in cycles 6..16 against the 14-cycle bound
-    # in half a minute.
-    Proof("nic.classify_decision", lambda: ClassifierHarness(), depth=18, mode="bmc", timeout=900),
+    # The classifier (``formal_classify.py``) at 2 VFs x 2 rules, 64 bits (1 lane, 2 groups),
+    # a queue of 3: every row in place from cycle 6, when W may be taken. Depth 20 checks W
+    # taken in cycle 6 (13 cycles to its decision) behind any paced frames before it: the step
+    # of its decision alone takes the solver minutes, and each later step as long, so W in
+    # later cycles would run past CI's time. The unpaced run, where the decision's value is
+    # left out, checks W taken in cycles 6..17 against the 15-cycle bound.
+    Proof("nic.classify_decision", lambda: ClassifierHarness(), depth=20, mode="bmc", timeout=900),
     Proof(
         "nic.classify_response",
         lambda: ClassifierHarness(paced=False),
-        depth=31,
+        depth=33,
         mode="bmc",
         timeout=600,
     ),

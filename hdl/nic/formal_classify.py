@@ -155,7 +155,8 @@ class ClassifierHarness(Elaboratable):
     2. W's decision (verdict, VF, rule) equals :func:`spec_decision`.
     3. It comes exactly ``latency(needs_rules)`` cycles after W is taken.
 
-    Without ``paced`` (any traffic, back to back, the frames ahead of W stalling steering):
+    Without ``paced`` (any traffic, back to back, the frames ahead of W queueing for the rule
+    engine):
 
     1. As above.
     4. W's decision comes within ``bound`` cycles of W being taken. (Its value is not checked
@@ -163,8 +164,9 @@ class ClassifierHarness(Elaboratable):
 
     Parameters
     ----------
-    n_vfs, rules, data_width : int
-        The :class:`~hdl.nic.classify.Classifier` under proof.
+    n_vfs, rules, data_width, queue : int
+        The :class:`~hdl.nic.classify.Classifier` under proof (a queue of 3 frames by default:
+        the bound depends on it, and a deeper one only makes the unpaced proof longer).
     paced : bool
         Which claims, under which traffic (above).
     bug : str, optional
@@ -173,9 +175,10 @@ class ClassifierHarness(Elaboratable):
         the VF says drop).
     bound : int, optional
         The bounded-response claim, in cycles from W taken to its decision; by default
-        ``latency(True) + 3 * (groups - 1)``: behind a frame just issued, two more frames that
-        need rules may wait in steering, and each holds W back ``groups - 1`` cycles more than
-        a frame that needs none.
+        ``latency(True) + (queue - 1) * (groups - 1)``: up to ``queue - 1`` frames ahead of W
+        hold credits (in steering or the queue), taken back to back, and each that needs rules
+        holds W back ``groups - 1`` cycles more than a frame that needs none; the frames before
+        them left the queue before they were taken, so the engine is free when they reach it.
     """
 
     BUGS = ("last_match", "flip_bounce")
@@ -186,6 +189,7 @@ class ClassifierHarness(Elaboratable):
         n_vfs: int = 2,
         rules: int = 2,
         data_width: int = 64,
+        queue: int = 3,
         paced: bool = True,
         bug: str | None = None,
         bound: int | None = None,
@@ -200,7 +204,7 @@ class ClassifierHarness(Elaboratable):
             bug is None or paced,
             ValueError(f"bug {bug!r} is a false decision, which only paced=True checks"),
         )
-        self.dut = Classifier(n_vfs=n_vfs, rules=rules, data_width=data_width)
+        self.dut = Classifier(n_vfs=n_vfs, rules=rules, data_width=data_width, queue=queue)
         self.paced = paced
         self.bug = bug
         #: Cycles of the write schedule: one rule and one VF row per cycle.
@@ -209,7 +213,7 @@ class ClassifierHarness(Elaboratable):
         #: enable and is read from the cycle after): W is taken from then on.
         self.start = self.writes + 2
         g = self.dut.groups
-        self.bound = self.dut.latency(True) + 3 * (g - 1) if bound is None else bound
+        self.bound = self.dut.latency(True) + (queue - 1) * (g - 1) if bound is None else bound
 
     def elaborate(self, platform):
         m = Module()
