@@ -8,9 +8,11 @@ unchanged, never the other way round).
 Addresses follow the AXI4 specification (ARM IHI 0022, "Burst address"): the first beat at
 ``awaddr``, every later beat at the aligned address plus its index times the beat size, and a
 WRAP burst wrapping at the boundary aligned to its total size. The specification forbids some
-bursts (a WRAP that is unaligned or not 2, 4, 8 or 16 beats long, an INCR that crosses 4 KiB);
-the tracker may still see them from a faulty master, so their bytes are worked out by the same
-arithmetic rather than refused.
+bursts; the tracker may still see them from a faulty master, so it tracks them rather than
+refusing them. An INCR that crosses 4 KiB and an unaligned WRAP get the same arithmetic. A WRAP
+that is not 2, 4, 8 or 16 beats long, and the reserved burst type, have no defined addresses,
+so they are taken to address every byte of any container of their total size that holds
+``awaddr``: ``[awaddr - total + 1, awaddr + total)``, which holds the INCR bytes too.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def byte_spans(aw: Aw) -> list[tuple[int, int]]:
     FIXED writes one beat's bytes again and again; INCR runs from ``awaddr`` to the end of its
     last beat; WRAP covers its whole wrap container except the bytes of the first beat's slot
     below ``awaddr`` (none when the burst is aligned, as the specification requires), so the
-    second interval is the part of the container below the first beat.
+    second interval is the part of the container below the first beat. A WRAP of another
+    length and the reserved type get the conservative span of the module's docstring.
     """
     nb = aw.beat_bytes
     aligned = aw.addr & ~(nb - 1)
@@ -65,6 +68,8 @@ def byte_spans(aw: Aw) -> list[tuple[int, int]]:
     total = nb * aw.beats
     if aw.burst == Burst.INCR:
         return [(aw.addr, aligned + total)]
+    if aw.burst == Burst.RESERVED or aw.beats not in (2, 4, 8, 16):
+        return [(max(0, aw.addr - total + 1), aw.addr + total)]
     boundary = aw.addr // total * total
     spans = [(aw.addr, boundary + total)]
     if aligned > boundary:

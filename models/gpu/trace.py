@@ -77,7 +77,7 @@ def load_trace(path: str | os.PathLike[str]) -> list[Aw | str]:
             raise UserError(name, f"{len(cells)} fields, not {len(HEADER)}", f"line {line}")
         where = [f"line {line}: {h}" for h in HEADER]
         burst = cells[3].upper()
-        if burst not in Burst.__members__:
+        if burst not in ("FIXED", "INCR", "WRAP"):
             raise UserError(name, f"must be FIXED, INCR or WRAP, not {cells[3]!r}", where[3])
         items.append(
             Aw(

@@ -13,8 +13,9 @@ LOG_DEPTH = 512
 
 
 class Burst(enum.IntEnum):
-    """``awburst``; the fourth encoding (3) is reserved."""
+    """``awburst``."""
 
     FIXED = 0
     INCR = 1
     WRAP = 2
+    RESERVED = 3  #: not a burst type AXI4 allows; tracked conservatively (``docs/gpu.md``)
