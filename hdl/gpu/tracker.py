@@ -1,0 +1,404 @@
+"""The GPU dirty tracker: AW snoop, dirty bitmap with two epochs, read-out, log (``docs/gpu.md``).
+
+Data path, one AW per cycle::
+
+    aw snoop ─> span (first, last page) ─> op queue ─> one page per cycle ─> bitmap RMW ─┬─> log
+                                                                                        │
+    flip ─> read-out of the ended epoch's bitmap (read-and-clear) ─> dirty page numbers ─┘
+
+Each epoch has a bitmap of its own (block RAM, 32 pages a word), so the read-out of the ended
+epoch and the new epoch's writes never share a port.
+"""
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from vmassist.formats.gpu import LOG_DEPTH, PAGE_BITS, Burst
+
+from ..common import PipelinedRam
+from ..common.bits import encode, first_one
+from ..common.params import require
+
+__all__ = ["AwSnoopSignature", "DirtyTracker"]
+
+#: Pages per bitmap word.
+WORD = 32
+
+
+def _onehot(bit):
+    """``bit`` (an epoch parity) as a 2-bit one-hot."""
+    return Cat(~bit, bit)
+
+
+class AwSnoopSignature(wiring.Signature):
+    """An AXI4 write-address channel as a snoop sees it: every signal an input."""
+
+    def __init__(self, addr_width: int):
+        super().__init__(
+            {
+                "awvalid": In(1),
+                "awready": In(1),
+                "awaddr": In(addr_width),
+                "awlen": In(8),
+                "awsize": In(3),
+                "awburst": In(2),
+            }
+        )
+
+
+class DirtyTracker(wiring.Component):
+    """Dirty-page tracker for one aperture (``docs/gpu.md``).
+
+    Parameters
+    ----------
+    page_bits : int
+        log2 of the page size, 7 to 16 (12: 4 KiB).
+    aperture_bits : int
+        log2 of the aperture in bytes (28: 256 MiB), addresses relative to its base.
+    addr_width : int
+        Width of ``awaddr``, at least ``aperture_bits``.
+    log_depth : int
+        Entries of the log (512).
+    op_depth : int
+        AWs the tracker holds while a burst of several pages is written page by page (16).
+
+    Members
+    -------
+    aw : ``In(AwSnoopSignature(addr_width))``
+        The snooped channel; every AW with ``awvalid & awready`` is tracked.
+    flip, flip_ready : In, Out
+        End the current epoch: taken in a cycle with both high. ``flip_ready`` is low from a
+        flip until the ended epoch is read out.
+    epoch : Out
+        The current epoch's parity.
+    dirty : ``Out(stream.Signature(range(pages)))``
+        The ended epoch's dirty pages, ascending, each read and cleared from its bitmap.
+    readout_overflow : Out
+        The ended epoch lost an update (a log entry or an AW): take every page as dirty.
+    log : ``Out(stream.Signature(LogEntry))``
+        The first dirty of each page in its epoch, in order.
+    log_level, log_threshold, irq : Out, In, Out
+        Entries in the log; the interrupt, while ``log_level >= log_threshold`` or the log is
+        full.
+    writes, new_pages, log_overflows, outside, op_drops : Out(32)
+        Counters (wrapping): AWs taken, pages dirtied for the first time in their epoch, log
+        entries lost, AWs wholly outside the aperture, AWs lost for want of room.
+    """
+
+    def __init__(
+        self,
+        *,
+        page_bits: int = PAGE_BITS,
+        aperture_bits: int = 28,
+        addr_width: int = 32,
+        log_depth: int = LOG_DEPTH,
+        op_depth: int = 16,
+    ):
+        for name, value in (
+            ("page_bits", page_bits),
+            ("aperture_bits", aperture_bits),
+            ("addr_width", addr_width),
+            ("log_depth", log_depth),
+            ("op_depth", op_depth),
+        ):
+            require(
+                self,
+                isinstance(value, int) and not isinstance(value, bool),
+                TypeError(f"{name} must be an integer, not {value!r}"),
+            )
+        require(self, 7 <= page_bits <= 16, ValueError(f"page_bits must be 7 to 16: {page_bits}"))
+        pages = 1 << max(0, aperture_bits - page_bits)
+        require(
+            self,
+            aperture_bits >= page_bits and WORD * 2 <= pages <= WORD * 16384,
+            ValueError(
+                f"aperture_bits must give {2 * WORD} to {16384 * WORD} pages, not {aperture_bits}"
+            ),
+        )
+        require(
+            self,
+            aperture_bits <= addr_width <= 64,
+            ValueError(f"addr_width must be aperture_bits to 64, not {addr_width}"),
+        )
+        require(self, log_depth >= 2, ValueError(f"log_depth must be at least 2: {log_depth}"))
+        require(self, op_depth >= 2, ValueError(f"op_depth must be at least 2: {op_depth}"))
+        self._page_bits = page_bits
+        self._aperture_bits = aperture_bits
+        self._addr_width = addr_width
+        self._log_depth = log_depth
+        self._op_depth = op_depth
+        self._pages = pages
+        page = range(pages)
+        self._log_layout = data.StructLayout({"page": page, "epoch": 1})
+        super().__init__(
+            {
+                "aw": In(AwSnoopSignature(addr_width)),
+                "flip": In(1),
+                "flip_ready": Out(1),
+                "epoch": Out(1),
+                "dirty": Out(stream.Signature(page)),
+                "readout_overflow": Out(1),
+                "log": Out(stream.Signature(self._log_layout)),
+                "log_level": Out(range(log_depth + 1)),
+                "log_threshold": In(range(log_depth + 1)),
+                "irq": Out(1),
+                "writes": Out(32),
+                "new_pages": Out(32),
+                "log_overflows": Out(32),
+                "outside": Out(32),
+                "op_drops": Out(32),
+            }
+        )
+
+    @property
+    def page_bits(self) -> int:
+        return self._page_bits
+
+    @property
+    def aperture(self) -> int:
+        return 1 << self._aperture_bits
+
+    @property
+    def pages(self) -> int:
+        return self._pages
+
+    @property
+    def log_depth(self) -> int:
+        return self._log_depth
+
+    @property
+    def log_layout(self) -> data.StructLayout:
+        """A log entry: the page and its epoch's parity."""
+        return self._log_layout
+
+    def elaborate(self, platform):
+        m = Module()
+        pb, npages = self._page_bits, self._pages
+        nwords = npages // WORD
+        pbits = (npages - 1).bit_length()
+        wide = self._addr_width + 17  # room for an address plus a burst's 2**15 bytes
+
+        def count(counter, cond):
+            with m.If(cond):
+                m.d.sync += counter.eq(counter + 1)
+
+        # ---- 1. the AW, registered; 2. its pages: first and last, clipped to the aperture ----
+        aw = self.aw
+        cur = Signal()  # the current epoch's parity
+        m.d.comb += self.epoch.eq(cur)
+        a_valid, a_addr, a_len = Signal(), Signal(self._addr_width), Signal(8)
+        a_size, a_burst, a_epoch = Signal(3), Signal(2), Signal()
+        taken = aw.awvalid & aw.awready
+        m.d.sync += [
+            a_valid.eq(taken),
+            a_addr.eq(aw.awaddr),
+            a_len.eq(aw.awlen),
+            a_size.eq(aw.awsize),
+            a_burst.eq(aw.awburst),
+            a_epoch.eq(cur),
+        ]
+        count(self.writes, a_valid)
+        addr = a_addr
+        nb_mask = ((Const(1, 8) << a_size) - 1)[:8]  # beat bytes - 1
+        total = ((a_len + 1) << a_size)[:16]  # burst bytes: up to 2**15
+        aligned = (addr >> a_size) << a_size
+        defined_wrap = (a_burst == Burst.WRAP) & Cat(
+            a_len == 1, a_len == 3, a_len == 7, a_len == 15
+        ).any()
+        undefined = (a_burst == Burst.RESERVED) | ((a_burst == Burst.WRAP) & ~defined_wrap)
+        boundary = addr - (addr & (total - 1)[:16])  # total is a power of two for a WRAP
+        lo, hi = Signal(wide), Signal(wide)  # the bytes, hi inclusive
+        with m.If(undefined):
+            m.d.comb += [
+                lo.eq(Mux(addr >= total - 1, addr - (total - 1), 0)),
+                hi.eq(addr + total - 1),
+            ]
+        with m.Elif(a_burst == Burst.FIXED):
+            m.d.comb += [lo.eq(addr), hi.eq(aligned + nb_mask)]
+        with m.Elif(a_burst == Burst.INCR):
+            m.d.comb += [lo.eq(addr), hi.eq(aligned + total - 1)]
+        with m.Else():
+            m.d.comb += [lo.eq(boundary), hi.eq(boundary + total - 1)]
+        b_valid, b_first, b_last, b_epoch = Signal(), Signal(pbits), Signal(pbits), Signal()
+        first, last = lo[pb:], hi[pb:]
+        inside = first < npages
+        m.d.sync += [
+            b_valid.eq(a_valid & inside),
+            b_first.eq(first),
+            b_last.eq(Mux(last < npages, last, npages - 1)),
+            b_epoch.eq(a_epoch),
+        ]
+        count(self.outside, a_valid & ~inside)
+
+        # ---- 3. the op queue, then one page per cycle ----
+        op = data.StructLayout({"first": pbits, "last": pbits, "epoch": 1})
+        m.submodules.ops = ops = fifo.SyncFIFOBuffered(width=op.size, depth=self._op_depth)
+        ov = Signal(2)  # per epoch parity: an update of that epoch was lost
+        ov_set = Signal(2)
+        m.d.comb += [ops.w_en.eq(b_valid), ops.w_data.eq(Cat(b_first, b_last, b_epoch))]
+        dropped = b_valid & ~ops.w_rdy
+        count(self.op_drops, dropped)
+        m.d.comb += ov_set.eq(Mux(dropped, _onehot(b_epoch), 0))
+        head = data.View(op, ops.r_data)
+        s_active, s_page, s_last, s_epoch = Signal(), Signal(pbits), Signal(pbits), Signal()
+        s_done = s_active & (s_page == s_last)
+        load = ops.r_rdy & (~s_active | s_done)
+        m.d.comb += ops.r_en.eq(load)
+        with m.If(load):
+            m.d.sync += [
+                s_active.eq(1),
+                s_page.eq(head.first),
+                s_last.eq(head.last),
+                s_epoch.eq(head.epoch),
+            ]
+        with m.Elif(s_done):
+            m.d.sync += s_active.eq(0)
+        with m.Elif(s_active):
+            m.d.sync += s_page.eq(s_page + 1)
+        # AWs of each epoch parity in the queue or the splitter, not yet fully issued.
+        pending = [Signal(range(self._op_depth + 2), name=f"pending{e}") for e in range(2)]
+        for e in range(2):
+            inc = b_valid & ops.w_rdy & (b_epoch == e)
+            dec = s_done & (s_epoch == e)
+            m.d.sync += pending[e].eq(pending[e] + inc - dec)
+
+        # ---- 4. the bitmap read-modify-write, one page per cycle, never stalling ----
+        # R1 issues the read; the word is on the RAM's output register at R3, which sets the
+        # page's bit and finds whether it is new; R4 writes it back. The read misses the writes
+        # of the three pages ahead (R4 now, and the two before, kept in R5 and R6), so a page
+        # whose word is one of theirs takes the newest of their words instead; the matches are
+        # found at R1 from the word numbers, and carried along.
+        def stage(name):
+            return {
+                "valid": Signal(name=f"{name}_valid"),
+                "epoch": Signal(name=f"{name}_epoch"),
+                "word": Signal(range(nwords), name=f"{name}_word"),
+                "bit": Signal(range(WORD), name=f"{name}_bit"),
+                "fwd": Signal(3, name=f"{name}_fwd"),
+                "new": Signal(name=f"{name}_new"),
+                "data": Signal(WORD, name=f"{name}_data"),
+            }
+
+        r = [stage(f"r{i}") for i in range(1, 7)]
+        r1, r2, r3, r4, r5, r6 = r
+        m.d.sync += [
+            r1["valid"].eq(s_active),
+            r1["epoch"].eq(s_epoch),
+            r1["word"].eq(s_page[5:]),
+            r1["bit"].eq(s_page[:5]),
+        ]
+
+        def same(a, b):
+            return b["valid"] & (a["word"] == b["word"]) & (a["epoch"] == b["epoch"])
+
+        m.d.sync += r2["fwd"].eq(Cat(same(r1, r2), same(r1, r3), same(r1, r4)))
+        for a, b in ((r2, r1), (r3, r2)):
+            m.d.sync += [a[k].eq(b[k]) for k in ("valid", "epoch", "word", "bit")]
+        m.d.sync += r3["fwd"].eq(r2["fwd"])
+        rams = [PipelinedRam(WORD, nwords) for _ in range(2)]
+        for e, ram in enumerate(rams):
+            m.submodules[f"bitmap{e}"] = ram
+        read = Mux(r3["epoch"], rams[1].r_data, rams[0].r_data)
+        old = Mux(
+            r3["fwd"][0],
+            r4["data"],
+            Mux(r3["fwd"][1], r5["data"], Mux(r3["fwd"][2], r6["data"], read)),
+        )
+        mask = Const(1, WORD) << r3["bit"]
+        m.d.sync += [
+            *(r4[k].eq(r3[k]) for k in ("valid", "epoch", "word", "bit")),
+            r4["data"].eq(old | mask),
+            r4["new"].eq(~(old & mask).any()),
+        ]
+        for a, b in ((r5, r4), (r6, r5)):
+            m.d.sync += [a[k].eq(b[k]) for k in ("valid", "epoch", "word", "data")]
+        new = r4["valid"] & r4["new"]
+        count(self.new_pages, new)
+
+        # ---- 5. the log: a page's first dirty in its epoch ----
+        m.submodules.logq = logq = fifo.SyncFIFOBuffered(
+            width=self._log_layout.size, depth=self._log_depth
+        )
+        page4 = Cat(r4["bit"], r4["word"])
+        m.d.comb += [
+            logq.w_en.eq(new),
+            logq.w_data.eq(Cat(page4, r4["epoch"])),
+            self.log.valid.eq(logq.r_rdy),
+            self.log.payload.eq(logq.r_data),
+            logq.r_en.eq(self.log.ready),
+            self.log_level.eq(logq.level),
+            self.irq.eq((logq.level >= self.log_threshold) | ~logq.w_rdy),
+        ]
+        lost = new & ~logq.w_rdy
+        count(self.log_overflows, lost)
+
+        # ---- 6. flips and the read-out of the ended epoch ----
+        # ``busy`` from a flip until the ended epoch is read out. The read-out waits until no
+        # page of that epoch is queued or in the read-modify-write, then reads each word of its
+        # bitmap, clears it, and offers its set bits, lowest first.
+        busy = Signal()
+        scan_on = Signal()  # past the drain: the ended epoch's bitmap is the read-out's
+        prev = ~cur
+        m.d.comb += [self.flip_ready.eq(~busy), self.readout_overflow.eq(ov.bit_select(prev, 1))]
+        flipped = self.flip & ~busy
+        in_pipe = Cat(
+            *(s["valid"] & (s["epoch"] == prev) for s in (r1, r2, r3, r4)),
+            s_active & (s_epoch == prev),
+            b_valid & (b_epoch == prev),
+            a_valid & (a_epoch == prev),
+        ).any()
+        quiet = (Mux(prev, pending[1], pending[0]) == 0) & ~in_pipe
+        idx = Signal(range(nwords + 1))
+        bits = Signal(WORD)
+        scan_addr = Signal(range(nwords))
+        scan_clear = Signal()
+        m.d.comb += scan_addr.eq(idx[: len(scan_addr)])
+        with m.FSM():
+            with m.State("idle"):
+                with m.If(flipped):
+                    m.d.sync += [cur.eq(~cur), busy.eq(1), idx.eq(0)]
+                    m.next = "drain"
+            with m.State("drain"):
+                with m.If(quiet):
+                    m.d.sync += scan_on.eq(1)
+                    m.next = "read"
+            with m.State("read"):  # the address goes out now, the word is there in two cycles
+                m.next = "wait"
+            with m.State("wait"):
+                m.next = "take"
+            with m.State("take"):
+                m.d.comb += scan_clear.eq(1)
+                m.d.sync += bits.eq(Mux(prev, rams[1].r_data, rams[0].r_data))
+                m.next = "emit"
+            with m.State("emit"):
+                low = first_one(bits)
+                m.d.comb += [
+                    self.dirty.valid.eq(bits.any()),
+                    self.dirty.payload.eq(Cat(encode(low)[:5], scan_addr)),
+                ]
+                with m.If(~bits.any()):
+                    with m.If(idx == nwords - 1):
+                        m.d.sync += [busy.eq(0), scan_on.eq(0)]
+                        m.next = "idle"
+                    with m.Else():
+                        m.d.sync += idx.eq(idx + 1)
+                        m.next = "read"
+                with m.Elif(self.dirty.ready):
+                    m.d.sync += bits.eq(bits & ~low)
+        # The epoch that becomes current starts clean: its flag was read with its read-out.
+        ov_clear = Mux(flipped, _onehot(prev), 0)
+        m.d.sync += ov.eq((ov & ~ov_clear) | ov_set | Mux(lost, _onehot(r4["epoch"]), 0))
+
+        # ---- the bitmaps' ports: the current epoch's for the RMW, the other's for the read-out
+        for e, ram in enumerate(rams):
+            scanning = scan_on & (prev == e)
+            m.d.comb += [
+                ram.r_en.eq(1),
+                ram.r_oe.eq(1),
+                ram.r_addr[0].eq(Mux(scanning, scan_addr, r1["word"])),
+                ram.w_en[0].eq(Mux(scanning, scan_clear, r4["valid"] & (r4["epoch"] == e))),
+                ram.w_addr[0].eq(Mux(scanning, scan_addr, r4["word"])),
+                ram.w_data.eq(Mux(scanning, 0, r4["data"])),
+            ]
+        return m
