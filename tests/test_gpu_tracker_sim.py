@@ -5,16 +5,14 @@ the log compared with the model's, and the no-loss guarantee checked on every wr
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 
 import pytest
 from amaranth.sim import Simulator
 
 from hdl.gpu import DirtyTracker
 from models.gpu.axi import Aw, Burst, pages_touched
-from models.gpu.tracker import DirtyTracker as Model
-
-COUNTERS = ("writes", "new_pages", "log_overflows", "outside", "op_drops")
+from tb.gpu.score import Seen
+from tb.gpu.score import check as score
 
 
 def random_aw(rng: random.Random, aperture: int, legal: bool) -> Aw:
@@ -30,16 +28,6 @@ def random_aw(rng: random.Random, aperture: int, legal: bool) -> Aw:
         return Aw(addr >> size << size, beats - 1, size, burst)
     room = (4096 - addr % 4096) >> size  # beats to the 4 KiB boundary
     return Aw(addr, rng.randrange(max(1, min(room, 256))), size, burst)
-
-
-@dataclass
-class Seen:
-    """What the testbench saw: the epoch of each AW taken, the read-outs, the log."""
-
-    aws: list[tuple[int, Aw]] = field(default_factory=list)  # (epoch, aw)
-    readouts: list[tuple[list[int], bool]] = field(default_factory=list)  # (pages, overflow)
-    log: list[tuple[int, int]] = field(default_factory=list)  # (epoch parity, page)
-    counters: dict[str, int] = field(default_factory=dict)
 
 
 def run(
@@ -90,7 +78,7 @@ def run(
         await ctx.tick().until(dut.flip_ready)
         for _ in range(8):
             await ctx.tick()
-        for name in COUNTERS:
+        for name in DirtyTracker.COUNTERS:
             seen.counters[name] = ctx.get(getattr(dut, name))
         done[0] = True
 
@@ -128,39 +116,7 @@ def run(
 
 
 def check(dut: DirtyTracker, seen: Seen, *, exact: bool) -> None:
-    """The read-outs against the model's epochs. ``exact``: no update may be lost (no flag)."""
-    model = Model(page_bits=dut.page_bits, aperture=dut.aperture, log_depth=1 << 30)
-    epochs = 1 + max((e for e, _ in seen.aws), default=0)
-    assert len(seen.readouts) >= epochs
-    expected_log = []
-    k = 0
-    for e in range(len(seen.readouts)):
-        while k < len(seen.aws) and seen.aws[k][0] == e:
-            expected_log += [(e % 2, p) for p in model.write(seen.aws[k][1])]
-            k += 1
-        model.flip()
-        want = model.read_out()
-        pages, overflow = seen.readouts[e]
-        assert pages == sorted(pages), f"epoch {e}: not ascending"
-        if overflow:
-            # The flag tells software to take every page as dirty; still, no clean page.
-            assert set(pages) <= set(want.pages), f"epoch {e}: a page nobody wrote"
-            assert not exact, f"epoch {e}: an update was lost"
-        else:
-            assert pages == list(want.pages), f"epoch {e}"
-    counts = seen.counters
-    assert counts["writes"] == len(seen.aws)
-    assert counts["outside"] == sum(
-        not pages_touched(aw, aperture=dut.aperture) for _, aw in seen.aws
-    )
-    if exact:
-        assert seen.log == expected_log
-        assert counts["new_pages"] == len(expected_log)
-        assert counts["log_overflows"] == counts["op_drops"] == 0
-    else:
-        # Entries may be lost (and their epochs flagged): then a later write of the page in
-        # the same epoch logs it, so only membership holds. No entry is invented.
-        assert set(seen.log) <= set(expected_log)
+    score(seen, page_bits=dut.page_bits, aperture=dut.aperture, exact=exact)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

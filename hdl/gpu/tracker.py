@@ -86,6 +86,9 @@ class DirtyTracker(wiring.Component):
         entries lost, AWs wholly outside the aperture, AWs lost for want of room.
     """
 
+    #: The counters' ports, in the order of their numbers (``docs/gpu.md``).
+    COUNTERS = ("writes", "new_pages", "log_overflows", "outside", "op_drops")
+
     def __init__(
         self,
         *,
@@ -143,11 +146,7 @@ class DirtyTracker(wiring.Component):
                 "log_level": Out(range(log_depth + 1)),
                 "log_threshold": In(range(log_depth + 1)),
                 "irq": Out(1),
-                "writes": Out(32),
-                "new_pages": Out(32),
-                "log_overflows": Out(32),
-                "outside": Out(32),
-                "op_drops": Out(32),
+                **{name: Out(32) for name in self.COUNTERS},
             }
         )
 
@@ -162,6 +161,10 @@ class DirtyTracker(wiring.Component):
     @property
     def pages(self) -> int:
         return self._pages
+
+    @property
+    def addr_width(self) -> int:
+        return self._addr_width
 
     @property
     def log_depth(self) -> int:
