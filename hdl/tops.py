@@ -1,6 +1,6 @@
 """Every top-level block ``vmassist verilog`` can emit, with its constructor parameters."""
 
-from .gpu import DirtyTracker
+from .gpu import GpuTracker
 from .mmu import MMU
 from .nic import NicFilter
 
@@ -10,5 +10,5 @@ __all__ = ["TOPS"]
 TOPS = {
     "mmu": MMU,
     "nic": NicFilter,
-    "gpu": DirtyTracker,
+    "gpu": GpuTracker,
 }

@@ -21,7 +21,11 @@ from .outdir import atomic_output_dir, atomic_output_file
 __all__ = ["REGISTER_MAPS", "main", "parse_param_value", "render_register_docs"]
 
 #: Register maps rendered by ``vmassist docs``, as ``module:attribute``; later blocks append theirs.
-REGISTER_MAPS = ["vmassist.formats.mmu:MMU_CSR", "vmassist.formats.nic:NIC_CSR"]
+REGISTER_MAPS = [
+    "vmassist.formats.mmu:MMU_CSR",
+    "vmassist.formats.nic:NIC_CSR",
+    "vmassist.formats.gpu:GPU_CSR",
+]
 
 _FORMATTER = argparse.RawDescriptionHelpFormatter
 

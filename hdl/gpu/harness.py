@@ -1,9 +1,10 @@
 """The dirty tracker on an AXI4 write channel: what a testbench (or an SoC) wires it into."""
 
 from amaranth import Module
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .top import GpuTracker
 from .tracker import DirtyTracker
 
 __all__ = ["AxiWriteSignature", "TrackedWrites"]
@@ -37,13 +38,14 @@ class AxiWriteSignature(wiring.Signature):
 
 class TrackedWrites(wiring.Component):
     """An AXI4 write channel passed from ``s_axi`` (a master) to ``m_axi`` (a memory) untouched,
-    with a :class:`DirtyTracker` snooping its AW handshakes; the tracker's other ports are
-    this component's. Parameters as :class:`DirtyTracker`'s, and the channel's ``data_width``
-    and ``id_width``."""
+    with a :class:`~hdl.gpu.top.GpuTracker` snooping its AW handshakes; the tracker's other
+    ports are this component's, and ``epoch`` (the current epoch's parity) shows a testbench
+    which epoch each AW lands in. Parameters as :class:`~hdl.gpu.top.GpuTracker`'s, and the
+    channel's ``data_width`` and ``id_width``."""
 
     def __init__(self, *, data_width: int = 64, id_width: int = 4, **tracker):
-        self._tracker = DirtyTracker(**tracker)
-        t = self._tracker
+        self._top = GpuTracker(**tracker)
+        t = self._top.tracker
         sig = AxiWriteSignature(
             addr_width=t.addr_width,
             data_width=data_width,
@@ -53,42 +55,29 @@ class TrackedWrites(wiring.Component):
             {
                 "s_axi": In(sig),
                 "m_axi": Out(sig),
-                "flip": In(1),
-                "flip_ready": Out(1),
-                "epoch": Out(1),
-                "dirty": Out(stream.Signature(range(t.pages))),
-                "readout_overflow": Out(1),
-                "log": Out(stream.Signature(t.log_layout)),
-                "log_level": Out(range(t.log_depth + 1)),
-                "log_threshold": In(range(t.log_depth + 1)),
+                "csr": In(self._top.csr.signature.flip()),
+                "dirty": Out(self._top.dirty.signature),
+                "log": Out(self._top.log.signature),
                 "irq": Out(1),
-                **{name: Out(32) for name in DirtyTracker.COUNTERS},
+                "epoch": Out(1),
             }
         )
 
     @property
     def tracker(self) -> DirtyTracker:
-        return self._tracker
+        return self._top.tracker
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.tracker = t = self._tracker
+        m.submodules.top = top = self._top
         s, d = self.s_axi, self.m_axi
         for name, member in s.signature.members.items():
             src, dst = (s, d) if member.flow == In else (d, s)
             m.d.comb += getattr(dst, name).eq(getattr(src, name))
-        for name in t.aw.signature.members:
-            m.d.comb += getattr(t.aw, name).eq(getattr(d if name == "awready" else s, name))
-        wiring.connect(m, wiring.flipped(self.dirty), t.dirty)
-        wiring.connect(m, wiring.flipped(self.log), t.log)
-        m.d.comb += [
-            t.flip.eq(self.flip),
-            self.flip_ready.eq(t.flip_ready),
-            self.epoch.eq(t.epoch),
-            self.readout_overflow.eq(t.readout_overflow),
-            self.log_level.eq(t.log_level),
-            t.log_threshold.eq(self.log_threshold),
-            self.irq.eq(t.irq),
-            *(getattr(self, n).eq(getattr(t, n)) for n in DirtyTracker.COUNTERS),
-        ]
+        for name in top.aw.signature.members:
+            m.d.comb += getattr(top.aw, name).eq(getattr(d if name == "awready" else s, name))
+        wiring.connect(m, wiring.flipped(self.csr), top.csr)
+        wiring.connect(m, wiring.flipped(self.dirty), top.dirty)
+        wiring.connect(m, wiring.flipped(self.log), top.log)
+        m.d.comb += [self.irq.eq(top.irq), self.epoch.eq(top.tracker.epoch)]
         return m

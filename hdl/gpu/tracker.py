@@ -32,17 +32,18 @@ def _onehot(bit):
 
 
 class AwSnoopSignature(wiring.Signature):
-    """An AXI4 write-address channel as a snoop sees it: every signal an input."""
+    """An AXI4 write-address channel as a snoop sees it, from the bus's side: every signal
+    flows to the snoop (``In(AwSnoopSignature(...))`` on the snooping component)."""
 
     def __init__(self, addr_width: int):
         super().__init__(
             {
-                "awvalid": In(1),
-                "awready": In(1),
-                "awaddr": In(addr_width),
-                "awlen": In(8),
-                "awsize": In(3),
-                "awburst": In(2),
+                "awvalid": Out(1),
+                "awready": Out(1),
+                "awaddr": Out(addr_width),
+                "awlen": Out(8),
+                "awsize": Out(3),
+                "awburst": Out(2),
             }
         )
 

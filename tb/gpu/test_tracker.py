@@ -3,8 +3,10 @@
 cocotbext-axi's ``AxiMasterWrite`` writes random data (INCR bursts split at 4 KiB, FIXED
 bursts, narrow and unaligned transfers, some past the aperture) into an ``AxiRamWrite``; the
 tracker snoops the AW handshakes between them. A monitor records each AW taken and the epoch it
-was taken in; flips come at random moments, the read-out and the log are drained by consumers
-with random back-pressure. Scored two ways: every epoch's read-out against the model
+was taken in. Software, through the AXI4-Lite registers (cocotbext-axi's ``AxiLiteMaster`` on
+:data:`~vmassist.formats.gpu.GPU_CSR`), flips at random moments and takes each read-out and the
+log either through ``DIRTY``/``LOG`` or from the streams, drained with random back-pressure.
+Scored two ways: every epoch's read-out against the model
 (``tb.gpu.score``), and every byte the memory holds against the pages read out (an oracle
 independent of the model: a byte the master wrote lies in a page reported dirty).
 
@@ -20,9 +22,17 @@ import random
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Combine, RisingEdge
-from cocotbext.axi import AxiBurstType, AxiMasterWrite, AxiRamWrite, AxiWriteBus
+from cocotbext.axi import (
+    AxiBurstType,
+    AxiLiteBus,
+    AxiLiteMaster,
+    AxiMasterWrite,
+    AxiRamWrite,
+    AxiWriteBus,
+)
 
 from models.gpu.axi import Aw, Burst
+from vmassist.formats.gpu import GPU_CSR, GPU_ID
 
 from .score import Seen, check
 
@@ -32,8 +42,24 @@ WRITES = int(os.environ.get("GPU_WRITES", "600"))
 COUNTERS = ("writes", "new_pages", "log_overflows", "outside", "op_drops")
 
 
+class Registers:
+    """The tracker's registers, by name and field (:data:`~vmassist.formats.gpu.GPU_CSR`)."""
+
+    def __init__(self, master: AxiLiteMaster):
+        self.master = master
+
+    async def read(self, name: str) -> dict[str, int]:
+        reg = GPU_CSR[name]
+        return reg.unpack(await self.master.read_qword(reg.offset))
+
+    async def write(self, name: str, **fields: int) -> None:
+        reg = GPU_CSR[name]
+        await self.master.write_qword(reg.offset, reg.pack(**fields))
+
+
 class TrackerTB:
-    """Clock, reset, the AXI master and memory, and the monitors around ``gpu_tb``."""
+    """Clock, reset, the AXI master and memory, the registers and the monitor around
+    ``gpu_tb``."""
 
     def __init__(self, dut, seed: int):
         self.dut = dut
@@ -43,7 +69,7 @@ class TrackerTB:
         self.seen = Seen()
         self.epoch = 0
         self.done = False
-        for bus in ("s_axi", "m_axi"):
+        for bus in ("s_axi", "m_axi", "csr"):
             logging.getLogger(f"cocotb.{dut._name}.{bus}").setLevel(logging.WARNING)
         Clock(dut.clk, 10, unit="ns").start()
         self.master = AxiMasterWrite(
@@ -56,23 +82,35 @@ class TrackerTB:
             dut.rst,
             size=2 * self.aperture,
         )
+        self.regs = Registers(
+            AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk, dut.rst)
+        )
+        self.streamed: list[int] = []  # pages taken from the ``dirty`` stream
 
-    async def reset(self) -> None:
+    async def reset(self, *, stream: bool) -> None:
         dut = self.dut
-        dut.flip.value = 0
         dut.dirty__ready.value = 0
         dut.log__ready.value = 0
-        dut.log_threshold.value = 8
         dut.rst.value = 1
         await ClockCycles(dut.clk, 4)
         dut.rst.value = 0
         await ClockCycles(dut.clk, 2)
+        ident = await self.regs.read("ID")
+        assert (ident["magic"] << 32 | ident["version"]) == GPU_ID, f"ID reads {ident}"
+        params = await self.regs.read("PARAMS")
+        assert (params["page_bits"], params["aperture_bits"]) == (PAGE_BITS, APERTURE_BITS)
+        await self.regs.write("CONFIG", irq_en=1, stream=int(stream), threshold=8)
 
     async def monitor(self) -> None:
-        """Each AW taken, with its epoch; a flip taken in the same cycle ends the epoch after."""
+        """Each AW taken, with its epoch: the one whose parity ``epoch`` shows in that cycle (an
+        AW in the cycle a flip is taken is the ended epoch's)."""
         dut = self.dut
+        parity = 0
         while True:
             await RisingEdge(dut.clk)
+            now = int(dut.epoch.value)
+            if now != parity:
+                parity, self.epoch = now, self.epoch + 1
             if dut.s_axi__awvalid.value and dut.m_axi__awready.value:
                 aw = Aw(
                     int(dut.s_axi__awaddr.value),
@@ -81,40 +119,53 @@ class TrackerTB:
                     Burst(int(dut.s_axi__awburst.value)),
                 )
                 self.seen.aws.append((self.epoch, aw))
-            if dut.flip.value and dut.flip_ready.value:
-                self.epoch += 1
 
-    async def flipper(self, p_flip: float) -> None:
-        dut = self.dut
-        while not self.done:
-            await RisingEdge(dut.clk)
-            if not dut.flip.value and self.rng.random() < p_flip:
-                dut.flip.value = 1
-            elif dut.flip.value and dut.flip_ready.value:
-                dut.flip.value = 0
-
-    async def readout(self, p_ready: float) -> None:
-        """The dirty pages, a read-out from the cycle after a flip until ``flip_ready``."""
-        dut = self.dut
+    async def read_out(self, *, stream: bool) -> None:
+        """Flip, then take the ended epoch's pages as software does: pop ``DIRTY`` until it
+        is empty and ``STATUS.readout_done``; or, with the streams on, wait for
+        ``readout_done`` while :meth:`drain_stream` takes them."""
+        epoch = self.epoch
+        await self.regs.write("CTRL", flip=1)
         pages: list[int] = []
-        was_ready = True
         while True:
-            dut.dirty__ready.value = self.rng.random() < p_ready
-            await RisingEdge(dut.clk)
-            if dut.dirty__valid.value and dut.dirty__ready.value:
-                pages.append(int(dut.dirty__payload.value))
-            now_ready = bool(dut.flip_ready.value)
-            if now_ready and not was_ready:
-                self.seen.readouts.append((pages, bool(dut.readout_overflow.value)))
-                pages = []
-            was_ready = now_ready
+            if not stream:
+                head = await self.regs.read("DIRTY")
+                if head["valid"]:
+                    pages.append(head["page"])
+                    await self.regs.write("DIRTY_POP")
+                    continue
+            status = await self.regs.read("STATUS")
+            if status["readout_done"]:
+                break
+        assert self.epoch == epoch + 1, "the flip was not taken"
+        if stream:
+            pages, self.streamed = self.streamed, []
+        self.seen.readouts.append((pages, bool(status["overflow"])))
 
-    async def drain_log(self, p_ready: float) -> None:
+    async def software(self, p_flip: float, *, stream: bool) -> None:
+        """Flips at random moments, each followed by its read-out; and the log, in between."""
+        while not self.done:
+            await ClockCycles(self.dut.clk, 1 + int(self.rng.expovariate(p_flip)))
+            if not self.done:
+                await self.read_out(stream=stream)
+            if not stream:
+                await self.pop_log()
+
+    async def pop_log(self) -> None:
+        while (entry := await self.regs.read("LOG"))["valid"]:
+            self.seen.log.append((entry["epoch"], entry["page"]))
+            await self.regs.write("LOG_POP")
+
+    async def drain_stream(self, p_ready: float) -> None:
+        """The ``dirty`` and ``log`` streams, each with random back-pressure."""
         dut = self.dut
         page_bits = APERTURE_BITS - PAGE_BITS
         while True:
+            dut.dirty__ready.value = self.rng.random() < p_ready
             dut.log__ready.value = self.rng.random() < p_ready
             await RisingEdge(dut.clk)
+            if dut.dirty__valid.value and dut.dirty__ready.value:
+                self.streamed.append(int(dut.dirty__payload.value))
             if dut.log__valid.value and dut.log__ready.value:
                 word = int(dut.log__payload.value)
                 self.seen.log.append((word >> page_bits, word & ((1 << page_bits) - 1)))
@@ -132,20 +183,20 @@ class TrackerTB:
                 await ClockCycles(self.dut.clk, rng.randrange(1, 20))
         await Combine(*(op.wait() for op in ops))
 
-    async def finish(self) -> None:
-        """End the last epoch and wait for its read-out; then read the counters."""
-        dut = self.dut
+    async def finish(self, soft, *, stream: bool) -> None:
+        """Stop the software's flips, end the last epoch and take its read-out and the log;
+        then read the counters."""
         self.done = True
-        while dut.flip.value or not dut.flip_ready.value:
-            await RisingEdge(dut.clk)
-        dut.flip.value = 1
-        await RisingEdge(dut.clk)
-        dut.flip.value = 0
-        await RisingEdge(dut.clk)
-        while not dut.flip_ready.value:
-            await RisingEdge(dut.clk)
-        await ClockCycles(dut.clk, 4)
-        self.seen.counters = {name: int(getattr(dut, name).value) for name in COUNTERS}
+        await soft
+        await self.read_out(stream=stream)
+        if stream:
+            while int(self.dut.log__valid.value):
+                await RisingEdge(self.dut.clk)
+        else:
+            await self.pop_log()
+        self.seen.counters = {
+            name: (await self.regs.read(name.upper()))["count"] for name in COUNTERS
+        }
 
     def check_memory(self) -> None:
         """Every byte the memory holds (written with a non-zero value) inside the aperture lies
@@ -158,30 +209,33 @@ class TrackerTB:
         assert flagged or not missing, f"written pages never reported: {sorted(missing)[:10]}"
 
 
-async def run(dut, *, p_flip: float, p_ready: float) -> TrackerTB:
+async def run(dut, *, p_flip: float, p_ready: float, stream: bool) -> TrackerTB:
     seed = cocotb.RANDOM_SEED
     tb = TrackerTB(dut, seed)
     tb.log.info("seed %d (replay: COCOTB_RANDOM_SEED=%d)", seed, seed)
-    await tb.reset()
-    for coro in (tb.monitor(), tb.flipper(p_flip), tb.readout(p_ready), tb.drain_log(p_ready)):
-        cocotb.start_soon(coro)
+    await tb.reset(stream=stream)
+    cocotb.start_soon(tb.monitor())
+    cocotb.start_soon(tb.drain_stream(p_ready))
+    soft = cocotb.start_soon(tb.software(p_flip, stream=stream))
     await tb.traffic(WRITES)
-    await tb.finish()
+    await tb.finish(soft, stream=stream)
     return tb
 
 
-@cocotb.test()
-async def writes_with_random_flips(dut):
-    """Consumers always ready: nothing may be lost, every epoch is the model's exactly."""
-    tb = await run(dut, p_flip=0.01, p_ready=1.0)
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+async def read_out_through_registers(dut):
+    """Flips, read-outs and the log through DIRTY and LOG: every epoch is the model's exactly
+    (the log has room for every page)."""
+    tb = await run(dut, p_flip=0.01, p_ready=1.0, stream=False)
     check(tb.seen, page_bits=PAGE_BITS, aperture=1 << APERTURE_BITS, exact=True)
     tb.check_memory()
     assert len(tb.seen.readouts) > 3
 
 
-@cocotb.test()
-async def writes_with_back_pressure(dut):
-    """Slow consumers and frequent flips: still exact (the log has room for every page)."""
-    tb = await run(dut, p_flip=0.03, p_ready=0.3)
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+async def read_out_on_streams_with_back_pressure(dut):
+    """Read-out and log on the streams, slow consumers, frequent flips: still exact."""
+    tb = await run(dut, p_flip=0.03, p_ready=0.3, stream=True)
     check(tb.seen, page_bits=PAGE_BITS, aperture=1 << APERTURE_BITS, exact=True)
     tb.check_memory()
+    assert len(tb.seen.readouts) > 3
