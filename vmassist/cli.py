@@ -194,6 +194,27 @@ def _cmd_nic_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gpu_track(args: argparse.Namespace) -> int:
+    from models.gpu.trace import load_trace, run_model, write_epochs
+
+    if args.waves and args.sim == "model":
+        raise UserError("--waves", "needs a simulator (--sim icarus or verilator), not model")
+    trace = load_trace(args.trace)
+    if args.sim == "model":
+        reports = run_model(trace)
+    else:
+        from tb.gpu.run import run_track
+
+        from .toolchain import use_project_tools
+
+        use_project_tools()
+        reports = run_track(Path(args.trace), sim=args.sim, seed=args.seed, waves=args.waves)
+    with atomic_output_dir(args.out) as tmp:
+        write_epochs(tmp, reports)
+    print(args.out)
+    return 0
+
+
 def _int(text: str) -> int:
     try:
         return int(text, 0)
@@ -214,6 +235,7 @@ examples:
   vmassist mmu run --scenario s.toml --sim model --out out/model
   vmassist mmu run --scenario s.toml --sim verilator --waves --out out/vl
   vmassist nic replay --rules rules.toml --pcap in.pcap --sim model --out out/nic
+  vmassist gpu track --trace aw.csv --sim icarus --out out/gpu
 
 Bad input gives one line on stderr and exit status 2. Run 'vmassist COMMAND --help' for more.""",
     )
@@ -328,6 +350,43 @@ frames back to back), whose outputs must be identical.""",
     p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
     p.add_argument("--waves", action="store_true", help="dump an FST waveform")
     p.set_defaults(func=_cmd_nic_replay)
+
+    p = sub.add_parser(
+        "gpu",
+        help="GPU (dirty tracker, vGPU checkpointing) runs",
+        formatter_class=_FORMATTER,
+        description="GPU commands.",
+        epilog="""\
+example:
+  vmassist gpu track --trace aw.csv --sim model --out out/gpu""",
+    )
+    gpu = p.add_subparsers(dest="gpu_command", metavar="COMMAND", required=True)
+    p = gpu.add_parser(
+        "track",
+        help="drive the dirty tracker with a write-address trace",
+        formatter_class=_FORMATTER,
+        description="Drive the dirty tracker alone with a write-address trace: CSV with the "
+        "header awaddr,awlen,awsize,awburst (FIXED|INCR|WRAP; decimal or 0x-hex), where a row "
+        "'flip' ends the epoch. Addresses are relative to the 256 MiB aperture, 4 KiB pages. "
+        "Writes epochs.jsonl (one object per epoch: epoch, pages, overflow) into DIR; nothing "
+        "is written when the run fails.",
+        epilog="""\
+examples:
+  vmassist gpu track --trace aw.csv --sim model --out out/model
+  vmassist gpu track --trace aw.csv --sim verilator --out out/vl
+  diff out/model/epochs.jsonl out/vl/epochs.jsonl
+
+'--sim model' runs the golden model; icarus and verilator run the RTL through its registers,
+whose epochs.jsonl must be identical.""",
+    )
+    p.add_argument("--trace", metavar="AW.csv", required=True, help="write-address trace")
+    p.add_argument(
+        "--sim", required=True, choices=["icarus", "verilator", "model"], help="where to run it"
+    )
+    p.add_argument("--out", metavar="DIR", required=True, type=Path, help="output directory")
+    p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
+    p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+    p.set_defaults(func=_cmd_gpu_track)
     return parser
 
 
