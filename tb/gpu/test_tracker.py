@@ -32,6 +32,8 @@ from cocotbext.axi import (
 )
 
 from models.gpu.axi import Aw, Burst
+from models.gpu.vgpu import Vgpu
+from models.gpu.workload import play, random_commands, setup
 from vmassist.formats.gpu import GPU_CSR, GPU_ID
 
 from .score import Seen, check
@@ -86,6 +88,7 @@ class TrackerTB:
             AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk, dut.rst)
         )
         self.streamed: list[int] = []  # pages taken from the ``dirty`` stream
+        self.writes: list[tuple[int, bytes]] = []  # a command stream's writes
 
     async def reset(self, *, stream: bool) -> None:
         dut = self.dut
@@ -183,6 +186,23 @@ class TrackerTB:
                 await ClockCycles(self.dut.clk, rng.randrange(1, 20))
         await Combine(*(op.wait() for op in ops))
 
+    async def command_stream(self, commands: int) -> list[tuple[int, bytes]]:
+        """A random Gen9 command stream (blits, stores, post-sync writes, batch buffers) run by
+        the executor model; its writes go over the bus in order, as the GPU would issue them.
+        Returns the writes."""
+        rng = self.rng
+        vgpu = Vgpu(seed=rng.randrange(1 << 30))
+        layout = setup(vgpu, rng, ring_pages=4, batch_pages=8, data_pages=48, gpa_base=0)
+        work = random_commands(rng, layout.data_pages, layout.batch_pages, count=commands)
+        writes = [w for _, done in play(vgpu, work) for ex in done for w in ex.writes]
+        ops = []
+        for addr, data in writes:
+            ops.append(self.master.init_write(addr, data))
+            if rng.random() < 0.3:
+                await ClockCycles(self.dut.clk, rng.randrange(1, 40))
+        await Combine(*(op.wait() for op in ops))
+        return writes
+
     async def finish(self, soft, *, stream: bool) -> None:
         """Stop the software's flips, end the last epoch and take its read-out and the log;
         then read the counters."""
@@ -209,7 +229,8 @@ class TrackerTB:
         assert flagged or not missing, f"written pages never reported: {sorted(missing)[:10]}"
 
 
-async def run(dut, *, p_flip: float, p_ready: float, stream: bool) -> TrackerTB:
+async def run(dut, *, p_flip: float, p_ready: float, stream: bool, commands: int = 0) -> TrackerTB:
+    """Random writes, or (``commands``) a command stream's writes, with software flipping."""
     seed = cocotb.RANDOM_SEED
     tb = TrackerTB(dut, seed)
     tb.log.info("seed %d (replay: COCOTB_RANDOM_SEED=%d)", seed, seed)
@@ -217,7 +238,10 @@ async def run(dut, *, p_flip: float, p_ready: float, stream: bool) -> TrackerTB:
     cocotb.start_soon(tb.monitor())
     cocotb.start_soon(tb.drain_stream(p_ready))
     soft = cocotb.start_soon(tb.software(p_flip, stream=stream))
-    await tb.traffic(WRITES)
+    if commands:
+        tb.writes = await tb.command_stream(commands)
+    else:
+        await tb.traffic(WRITES)
     await tb.finish(soft, stream=stream)
     return tb
 
@@ -238,4 +262,24 @@ async def read_out_on_streams_with_back_pressure(dut):
     tb = await run(dut, p_flip=0.03, p_ready=0.3, stream=True)
     check(tb.seen, page_bits=PAGE_BITS, aperture=1 << APERTURE_BITS, exact=True)
     tb.check_memory()
+    assert len(tb.seen.readouts) > 3
+
+
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+async def command_stream_with_random_flips(dut):
+    """The executor's writes for a random Gen9 command stream, flips at random moments: every
+    epoch is the model's, no written page is lost (each is reported in the epoch its write was
+    taken in, or the next for a write in a flip's cycle), and the memory holds what the
+    executor model wrote."""
+    tb = await run(dut, p_flip=0.005, p_ready=0.7, stream=True, commands=150)
+    check(tb.seen, page_bits=PAGE_BITS, aperture=1 << APERTURE_BITS, exact=True)
+    reported = {p for pages, _ in tb.seen.readouts for p in pages}
+    written = {(a + i) >> PAGE_BITS for a, data in tb.writes for i in range(len(data))}
+    assert written <= reported, f"pages never reported: {sorted(written - reported)[:10]}"
+    image: dict[int, int] = {}
+    for addr, data in tb.writes:
+        image.update(zip(range(addr, addr + len(data)), data, strict=True))
+    mem = tb.ram.read(0, tb.aperture)
+    wrong = [a for a, b in image.items() if mem[a] != b]
+    assert not wrong, f"{len(wrong)} bytes differ from the executor's, first at {wrong[0]:#x}"
     assert len(tb.seen.readouts) > 3
