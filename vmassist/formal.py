@@ -325,7 +325,7 @@ PROOFS: list[Proof] = [
 ]
 
 #: Modules whose ``PROOFS`` lists are added to the registry when the module exists.
-PROOF_MODULES: list[str] = ["hdl.mmu.formal", "hdl.nic.formal"]
+PROOF_MODULES: list[str] = ["hdl.mmu.formal", "hdl.nic.formal", "hdl.gpu.formal"]
 
 
 def all_proofs(modules: Sequence[str] | None = None) -> tuple[list[Proof], list[str]]:

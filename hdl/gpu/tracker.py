@@ -10,6 +10,8 @@ Each epoch has a bitmap of its own (block RAM, 32 pages a word), so the read-out
 epoch and the new epoch's writes never share a port.
 """
 
+from types import SimpleNamespace
+
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -60,7 +62,7 @@ class DirtyTracker(wiring.Component):
     addr_width : int
         Width of ``awaddr``, at least ``aperture_bits``.
     log_depth : int
-        Entries of the log (512).
+        Entries of the log (512), at least 3.
     op_depth : int
         AWs the tracker holds while a burst of several pages is written page by page (16).
 
@@ -125,7 +127,9 @@ class DirtyTracker(wiring.Component):
             aperture_bits <= addr_width <= 64,
             ValueError(f"addr_width must be aperture_bits to 64, not {addr_width}"),
         )
-        require(self, log_depth >= 2, ValueError(f"log_depth must be at least 2: {log_depth}"))
+        # A SyncFIFOBuffered of depth 2 refuses a write while the one word in its memory moves to
+        # its output register, so a log of 2 would lose an entry with room for it.
+        require(self, log_depth >= 3, ValueError(f"log_depth must be at least 3: {log_depth}"))
         require(self, op_depth >= 2, ValueError(f"op_depth must be at least 2: {op_depth}"))
         self._page_bits = page_bits
         self._aperture_bits = aperture_bits
@@ -358,7 +362,7 @@ class DirtyTracker(wiring.Component):
         scan_addr = Signal(range(nwords))
         scan_clear = Signal()
         m.d.comb += scan_addr.eq(idx[: len(scan_addr)])
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("idle"):
                 with m.If(flipped):
                     m.d.sync += [cur.eq(~cur), busy.eq(1), idx.eq(0)]
@@ -405,4 +409,30 @@ class DirtyTracker(wiring.Component):
                 ram.w_addr[0].eq(Mux(scanning, scan_addr, r4["word"])),
                 ram.w_data.eq(Mux(scanning, 0, r4["data"])),
             ]
+        # For the formal harnesses (``hdl/gpu/formal.py``): the state their invariants name.
+        self.probe = SimpleNamespace(
+            cur=cur,
+            a_valid=a_valid,
+            a_epoch=a_epoch,
+            b_valid=b_valid,
+            b_first=b_first,
+            b_last=b_last,
+            b_epoch=b_epoch,
+            ops=ops,
+            dropped=dropped,
+            s_active=s_active,
+            s_page=s_page,
+            s_last=s_last,
+            s_epoch=s_epoch,
+            pending=pending,
+            r=r,
+            rams=rams,
+            logq=logq,
+            ov=ov,
+            busy=busy,
+            scan_on=scan_on,
+            fsm=fsm,
+            idx=idx,
+            bits=bits,
+        )
         return m
