@@ -204,6 +204,11 @@ CONFIGS: list[SynthConfig] = [
         SynthConfig(f"nic-r{n}", "nic", {"rules": n}, target_mhz=156.25, floorplan=NIC_FLOORPLAN)
         for n in (4, 16, 64)
     ),
+    # The GPU dirty tracker, 4 KiB pages, for 64 MiB, 256 MiB and 1 GiB apertures.
+    *(
+        SynthConfig(f"gpu-{1 << (bits - 20)}m", "gpu", {"aperture_bits": bits}, target_mhz=150.0)
+        for bits in (26, 28, 30)
+    ),
 ]
 
 
