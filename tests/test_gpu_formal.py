@@ -26,7 +26,7 @@ _BY_NAME = {p.name: p for p in PROOFS}
 
 def test_registered():
     assert {p.name: (p.mode, p.depth) for p in PROOFS} == {
-        "gpu.no_loss": ("prove", 3),
+        "gpu.no_loss": ("prove", 4),
         "gpu.log_overflow": ("prove", 4),
     }
 
@@ -50,7 +50,7 @@ def test_shallower_induction_is_not_proven(name, tmp_path):
 @pytest.mark.parametrize("claim", TrackerHarness.CLAIMS)
 def test_claims_alone_are_not_inductive(claim, tmp_path):
     # Without the strengthening the claims hold (the registered proofs) but are not inductive.
-    depth = {"no_loss": 3, "overflow": 4}[claim]
+    depth = {"no_loss": 4, "overflow": 4}[claim]
     harness = TrackerHarness(claim, invariants=False)
     result = prove(f"bare_{claim}", harness, depth=depth, build_dir=tmp_path, timeout=300)
     assert result.status == "UNKNOWN", f"{result.status}: {result.detail}\nlog: {result.log}"
@@ -61,16 +61,16 @@ def test_claims_alone_are_not_inductive(claim, tmp_path):
 BROKEN = [
     # A write taken in a flip's cycle is reported with the epoch that flip ends (the tracker
     # registers the AW with the epoch current then): claiming it belongs to the next one makes
-    # its report in the ended epoch's read-out spurious (step 14: the flip and the AW at reset,
+    # its report in the ended epoch's read-out spurious (step 16: the flip and the AW at reset,
     # W's word the first read out).
-    ("flip_write_next", 16),
+    ("flip_write_next", 18),
     # An AW dropped for want of room in the op queue (two AWs back to back fill a queue of 2)
-    # is not reported; only the overflow flag covers it (step 20: the end of the read-out).
-    ("drops_unflagged", 22),
-    # Four pages dirtied, nobody reading the log: W's entry, the fifth, is lost (step 13).
-    ("log_never_lost", 15),
-    # A full log interrupts whatever the threshold (one above the depth here) (step 13).
-    ("irq_threshold_only", 15),
+    # is not reported; only the overflow flag covers it (step 22: the end of the read-out).
+    ("drops_unflagged", 24),
+    # Four pages dirtied, nobody reading the log: W's entry, the fifth, is lost (step 15).
+    ("log_never_lost", 17),
+    # A full log interrupts whatever the threshold (one above the depth here) (step 15).
+    ("irq_threshold_only", 17),
 ]
 
 
@@ -84,10 +84,10 @@ def test_false_claim_fails(bug, depth, tmp_path):
 
 def test_broken_forwarding_is_caught(tmp_path):
     # The tracker with its read-modify-write forwarding taken out: a page written twice in a
-    # row is found new twice, and logged twice in its epoch (step 11). (It also loses pages
-    # from the read-out, which BMC takes about 3 minutes to reach at step 21.)
+    # row is found new twice, and logged twice in its epoch (step 13). (It also loses pages
+    # from the read-out, which BMC takes about 3 minutes to reach at step 23.)
     harness = TrackerHarness("overflow", mutant="no_forwarding", invariants=False)
-    result = prove("no_fwd", harness, depth=13, mode="bmc", build_dir=tmp_path, timeout=600)
+    result = prove("no_fwd", harness, depth=15, mode="bmc", build_dir=tmp_path, timeout=600)
     assert result.status == "FAIL", f"{result.status}: {result.detail}\nlog: {result.log}"
     assert "hdl/gpu/formal.py" in result.detail
 

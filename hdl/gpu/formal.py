@@ -402,8 +402,9 @@ class TrackerHarness(Elaboratable):
         at = _at
         asserts = []
 
-        a_cov = Signal()  # the AW in the `a` register touches W
-        m.d.sync += a_cov.eq(h.covers)
+        # the AW in the `a` register touches W; then in the `k` and `l` registers
+        a_cov, k_cov, l_cov = Signal(), Signal(), Signal()
+        m.d.sync += [a_cov.eq(h.covers), k_cov.eq(a_cov), l_cov.eq(k_cov)]
 
         def span_has(first, last):
             return (first <= w_page) & (w_page <= last)
@@ -423,6 +424,8 @@ class TrackerHarness(Elaboratable):
         # (valid, epoch, holds W) of every place an update can be before the bitmap
         places = [
             (pr.a_valid, pr.a_epoch, a_cov),
+            (pr.k_valid, pr.k_epoch, k_cov),
+            (pr.l_valid, pr.l_epoch, l_cov),
             (pr.b_valid, pr.b_epoch, span_has(pr.b_first, pr.b_last)),
             (ops.r_rdy, head_epoch, span_has(head_first, head_last)),
             (inner_live, in_epoch, span_has(in_first, in_last)),
@@ -441,6 +444,8 @@ class TrackerHarness(Elaboratable):
 
         asserts += [
             Assert(~a_cov | pr.a_valid),
+            Assert(~k_cov | pr.k_valid),
+            Assert(~l_cov | pr.l_valid),
             # the read-out's state machine
             Assert(busy == ~fsm.ongoing("idle")),
             Assert(scan_on == scan_states.any()),
@@ -530,6 +535,6 @@ def _at(value, index):
 #: from reset, which needs no strengthening, takes minutes to reach the 20 steps of a write
 #: followed by its read-out, and each step longer than the last.
 PROOFS: list[Proof] = [
-    Proof("gpu.no_loss", lambda: TrackerHarness("no_loss"), depth=3, timeout=600),
+    Proof("gpu.no_loss", lambda: TrackerHarness("no_loss"), depth=4, timeout=600),
     Proof("gpu.log_overflow", lambda: TrackerHarness("overflow"), depth=4, timeout=600),
 ]

@@ -191,7 +191,7 @@ class DirtyTracker(wiring.Component):
             with m.If(cond):
                 m.d.sync += counter.eq(counter + 1)
 
-        # ---- 1. the AW, registered; 2. its pages: first and last, clipped to the aperture ----
+        # ---- 1. the AW, registered ----
         aw = self.aw
         cur = Signal()  # the current epoch's parity
         m.d.comb += self.epoch.eq(cur)
@@ -207,39 +207,69 @@ class DirtyTracker(wiring.Component):
             a_epoch.eq(cur),
         ]
         count(self.writes, a_valid)
-        addr = a_addr
-        nb_mask = ((Const(1, 8) << a_size) - 1)[:8]  # beat bytes - 1
-        total = ((a_len + 1) << a_size)[:16]  # burst bytes: up to 2**15
-        aligned = (addr >> a_size) << a_size
-        defined_wrap = (a_burst == Burst.WRAP) & Cat(
-            a_len == 1, a_len == 3, a_len == 7, a_len == 15
-        ).any()
-        undefined = (a_burst == Burst.RESERVED) | ((a_burst == Burst.WRAP) & ~defined_wrap)
-        boundary = addr - (addr & (total - 1)[:16])  # total is a power of two for a WRAP
-        lo, hi = Signal(wide), Signal(wide)  # the bytes, hi inclusive
-        with m.If(undefined):
-            m.d.comb += [
-                lo.eq(Mux(addr >= total - 1, addr - (total - 1), 0)),
-                hi.eq(addr + total - 1),
-            ]
-        with m.Elif(a_burst == Burst.FIXED):
-            m.d.comb += [lo.eq(addr), hi.eq(aligned + nb_mask)]
-        with m.Elif(a_burst == Burst.INCR):
-            m.d.comb += [lo.eq(addr), hi.eq(aligned + total - 1)]
-        with m.Else():
-            m.d.comb += [lo.eq(boundary), hi.eq(boundary + total - 1)]
-        b_valid, b_first, b_last, b_epoch = Signal(), Signal(pbits), Signal(pbits), Signal()
-        first, last = lo[pb:], hi[pb:]
-        inside = first < npages
-        m.d.sync += [
-            b_valid.eq(a_valid & inside),
-            b_first.eq(first),
-            b_last.eq(Mux(last < npages, last, npages - 1)),
-            b_epoch.eq(a_epoch),
-        ]
-        count(self.outside, a_valid & ~inside)
 
-        # ---- 3. the op queue, then one page per cycle ----
+        # ---- 2. the burst's shape: its bytes less one, the beat's, and its kind ----
+        # The byte range takes two stages, so that no adder follows the shifter that sizes the
+        # burst (one AW a cycle, at the GPU's clock).
+        k_valid, k_addr, k_epoch = Signal(), Signal(self._addr_width), Signal()
+        k_total_m1 = Signal(15)  # burst bytes - 1 (a burst is at most 2**15 bytes)
+        k_beat_m1 = Signal(7)  # beat bytes - 1
+        k_kind = Signal(2)  # 0 FIXED, 1 INCR, 2 a defined WRAP, 3 undefined (conservative)
+        defined_wrap = Cat(a_len == 1, a_len == 3, a_len == 7, a_len == 15).any()
+        m.d.sync += [
+            k_valid.eq(a_valid),
+            k_addr.eq(a_addr),
+            k_epoch.eq(a_epoch),
+            k_total_m1.eq(((a_len + 1) << a_size) - 1),
+            k_beat_m1.eq((Const(1, 8) << a_size) - 1),
+            k_kind.eq(
+                Mux(
+                    a_burst == Burst.WRAP,
+                    Mux(defined_wrap, 2, 3),
+                    Mux(a_burst == Burst.RESERVED, 3, a_burst),
+                )
+            ),
+        ]
+
+        # ---- 3. the bytes it addresses, [lo, hi] (docs/gpu.md) ----
+        # FIXED: [addr, aligned + beat); INCR: [addr, aligned + total); a defined WRAP: the
+        # container of its total size that holds addr; undefined: [addr - total + 1, addr +
+        # total). ``aligned`` is addr rounded down to the beat, so aligned + beat - 1 is addr |
+        # (beat - 1), and a WRAP's container is addr with the low bits cleared or set.
+        addr = k_addr
+        low = min(len(k_total_m1), self._addr_width)  # ``~`` of a narrower mask is zero-extended
+        aligned = Cat(addr[:7] & ~k_beat_m1, addr[7:])
+        sum_hi = Mux(k_kind == 1, aligned, addr) + k_total_m1  # INCR and undefined
+        below = addr - k_total_m1  # undefined: saturates at 0
+        l_valid, l_epoch = Signal(), Signal()
+        lo, hi = Signal(wide), Signal(wide)  # the bytes, hi inclusive
+        m.d.sync += [l_valid.eq(k_valid), l_epoch.eq(k_epoch)]
+        with m.Switch(k_kind):
+            with m.Case(0):
+                m.d.sync += [lo.eq(addr), hi.eq(addr | k_beat_m1)]
+            with m.Case(1):
+                m.d.sync += [lo.eq(addr), hi.eq(sum_hi)]
+            with m.Case(2):
+                m.d.sync += [
+                    lo.eq(Cat(addr[:low] & ~k_total_m1[:low], addr[low:])),
+                    hi.eq(addr | k_total_m1),
+                ]
+            with m.Case(3):
+                m.d.sync += [lo.eq(Mux(addr >= k_total_m1, below, 0)), hi.eq(sum_hi)]
+
+        # ---- 4. its pages, first and last, clipped to the aperture ----
+        ab = self._aperture_bits
+        b_valid, b_first, b_last, b_epoch = Signal(), Signal(pbits), Signal(pbits), Signal()
+        inside = lo[ab:] == 0
+        m.d.sync += [
+            b_valid.eq(l_valid & inside),
+            b_first.eq(lo[pb:ab]),
+            b_last.eq(Mux(hi[ab:] == 0, hi[pb:ab], npages - 1)),
+            b_epoch.eq(l_epoch),
+        ]
+        count(self.outside, l_valid & ~inside)
+
+        # ---- 5. the op queue, then one page per cycle ----
         op = data.StructLayout({"first": pbits, "last": pbits, "epoch": 1})
         m.submodules.ops = ops = fifo.SyncFIFOBuffered(width=op.size, depth=self._op_depth)
         ov = Signal(2)  # per epoch parity: an update of that epoch was lost
@@ -271,7 +301,7 @@ class DirtyTracker(wiring.Component):
             dec = s_done & (s_epoch == e)
             m.d.sync += pending[e].eq(pending[e] + inc - dec)
 
-        # ---- 4. the bitmap read-modify-write, one page per cycle, never stalling ----
+        # ---- 6. the bitmap read-modify-write, one page per cycle, never stalling ----
         # R1 issues the read; the word is on the RAM's output register at R3, which sets the
         # page's bit and finds whether it is new; R4 writes it back. The read misses the writes
         # of the three pages ahead (R4 now, and the two before, kept in R5 and R6), so a page
@@ -324,7 +354,7 @@ class DirtyTracker(wiring.Component):
         new = r4["valid"] & r4["new"]
         count(self.new_pages, new)
 
-        # ---- 5. the log: a page's first dirty in its epoch ----
+        # ---- 7. the log: a page's first dirty in its epoch ----
         m.submodules.logq = logq = fifo.SyncFIFOBuffered(
             width=self._log_layout.size, depth=self._log_depth
         )
@@ -341,7 +371,7 @@ class DirtyTracker(wiring.Component):
         lost = new & ~logq.w_rdy
         count(self.log_overflows, lost)
 
-        # ---- 6. flips and the read-out of the ended epoch ----
+        # ---- 8. flips and the read-out of the ended epoch ----
         # ``busy`` from a flip until the ended epoch is read out. The read-out waits until no
         # page of that epoch is queued or in the read-modify-write, then reads each word of its
         # bitmap, clears it, and offers its set bits, lowest first.
@@ -354,6 +384,8 @@ class DirtyTracker(wiring.Component):
             *(s["valid"] & (s["epoch"] == prev) for s in (r1, r2, r3, r4)),
             s_active & (s_epoch == prev),
             b_valid & (b_epoch == prev),
+            l_valid & (l_epoch == prev),
+            k_valid & (k_epoch == prev),
             a_valid & (a_epoch == prev),
         ).any()
         quiet = (Mux(prev, pending[1], pending[0]) == 0) & ~in_pipe
@@ -414,6 +446,10 @@ class DirtyTracker(wiring.Component):
             cur=cur,
             a_valid=a_valid,
             a_epoch=a_epoch,
+            k_valid=k_valid,
+            k_epoch=k_epoch,
+            l_valid=l_valid,
+            l_epoch=l_epoch,
             b_valid=b_valid,
             b_first=b_first,
             b_last=b_last,
