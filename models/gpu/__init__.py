@@ -13,18 +13,40 @@ vgpu     :class:`Vgpu` (trapped MMIO, shadow registers, ring submission, snapsho
 scanner  :func:`scan`: batch-buffer following, predicted dirty pages and cycles, the cost model
 executor :class:`Executor`: runs commands, their writes as AXI4 bursts (:func:`pages_of`)
 workload :func:`random_commands`, and the guest-driver steps ``setup``, ``emit``, ``play``
+cache    :class:`WriteCache`: the GPU's write-combining cache, flushed by a checkpoint's drain
+checkpoint  :class:`Secondary` (two-phase commit), :class:`CheckpointCost`, the statistics
+workload_file  ``W.toml``: :func:`load_workload`, :class:`WorkloadSpec`, :class:`FailAt`
+run      ``vmassist gpu run``: the sans-IO loop :func:`run_steps` (:class:`Writes`,
+         :class:`Flip`), :func:`drive`, ``run.run_model``, :func:`write_outputs`
 """
 
 from .axi import Aw, Burst, byte_spans, pages_touched
+from .cache import WriteCache
+from .checkpoint import CheckpointCost, InvariantError, Secondary
 from .executor import Executed, Executor, ExecutorError, ExecutorState, bursts, pages_of
 from .gen9 import Command, CommandError, Op, decode
+from .run import Flip, RunResult, Writes, drive, run_steps, write_outputs
 from .scanner import COST, CostModel, ScanError, Scanned, scan
 from .trace import FLIP, load_trace, run_model, write_epochs
 from .tracker import Counters, DirtyTracker, EpochReport, LogEntry, TrackerError
 from .vgpu import Ggtt, GgttFault, GuestMemory, Submission, Vgpu, VgpuError, VgpuState
 from .workload import GfxLayout, Workload, random_commands
+from .workload_file import FailAt, WorkloadSpec, load_workload
 
 __all__ = [
+    "WriteCache",
+    "CheckpointCost",
+    "InvariantError",
+    "Secondary",
+    "Flip",
+    "RunResult",
+    "Writes",
+    "drive",
+    "run_steps",
+    "write_outputs",
+    "FailAt",
+    "WorkloadSpec",
+    "load_workload",
     "Aw",
     "Burst",
     "byte_spans",
