@@ -215,6 +215,34 @@ def _cmd_gpu_track(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gpu_run(args: argparse.Namespace) -> int:
+    from models.gpu.run import run_model, write_outputs
+    from models.gpu.workload_file import load_workload
+
+    if args.waves and args.sim == "model":
+        raise UserError("--waves", "needs a simulator (--sim icarus or verilator), not model")
+    spec = load_workload(args.workload)
+    if args.sim == "model":
+        write_outputs(run_model(spec), args.out)
+    else:
+        import tempfile
+
+        from tb.gpu.run import run_workload
+
+        from .toolchain import use_project_tools
+
+        use_project_tools()
+        with tempfile.TemporaryDirectory(prefix="vmassist-gpu-") as done:
+            run_workload(
+                Path(args.workload), Path(done), sim=args.sim, seed=args.seed, waves=args.waves
+            )
+            with atomic_output_dir(args.out) as tmp:
+                for f in sorted(Path(done).iterdir()):
+                    (tmp / f.name).write_bytes(f.read_bytes())
+    print(args.out)
+    return 0
+
+
 def _int(text: str) -> int:
     try:
         return int(text, 0)
@@ -357,7 +385,8 @@ frames back to back), whose outputs must be identical.""",
         formatter_class=_FORMATTER,
         description="GPU commands.",
         epilog="""\
-example:
+examples:
+  vmassist gpu run --workload examples/gpu/failover.toml --sim model --out out/gpu
   vmassist gpu track --trace aw.csv --sim model --out out/gpu""",
     )
     gpu = p.add_subparsers(dest="gpu_command", metavar="COMMAND", required=True)
@@ -387,6 +416,34 @@ whose epochs.jsonl must be identical.""",
     p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
     p.add_argument("--waves", action="store_true", help="dump an FST waveform")
     p.set_defaults(func=_cmd_gpu_track)
+
+    p = gpu.add_parser(
+        "run",
+        help="checkpoint a vGPU workload to a secondary, with failovers",
+        formatter_class=_FORMATTER,
+        description="Run a GPU workload (TOML, see README) on a vGPU primary whose checkpoints "
+        "go to a secondary, with the dirty tracker's model (--sim model) or RTL (icarus, "
+        "verilator) tracking the GPU's writes, and failovers injected where the workload says. "
+        "Writes checkpoints.jsonl (one object per committed checkpoint: pages tracked, "
+        "predicted, sent in downtime, both baselines, precision, recall, downtime), "
+        "timeline.jsonl and summary.json into DIR; nothing is written when the run fails.",
+        epilog="""\
+examples:
+  vmassist gpu run --workload examples/gpu/failover.toml --sim model --out out/gpu
+  vmassist gpu run --workload examples/gpu/frames.toml --sim verilator --out out/gpu-vl
+  jq .reduction_vs_full_pct out/gpu/summary.json
+
+Every failover is verified: the secondary's memory and vGPU state must equal the primary's
+at its last committed checkpoint. The simulators give the same outputs as the model.""",
+    )
+    p.add_argument("--workload", metavar="W.toml", required=True, help="workload file")
+    p.add_argument(
+        "--sim", required=True, choices=["icarus", "verilator", "model"], help="where to run it"
+    )
+    p.add_argument("--out", metavar="DIR", required=True, type=Path, help="output directory")
+    p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
+    p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+    p.set_defaults(func=_cmd_gpu_run)
     return parser
 
 

@@ -13,7 +13,44 @@ from vmassist.errors import UserError
 
 from ..common.runner import REPO, results_ok, run_cocotb
 
-__all__ = ["run_track"]
+__all__ = ["run_track", "run_workload"]
+
+
+def _run(sim, test_module, build_dir, seed, waves, env) -> None:
+    results = run_cocotb(
+        top=lambda: GpuTracker(addr_width=64),
+        toplevel="gpu",
+        test_module=test_module,
+        sim=sim,
+        build_dir=build_dir,
+        seed=seed,
+        waves=waves,
+        log_file=build_dir / "sim.log",
+        extra_env=env,
+    )
+    run, failed = results_ok(results)
+    if not run or failed:
+        raise UserError(f"simulation ({sim})", f"the run failed; see {build_dir / 'sim.log'}")
+
+
+def run_workload(
+    workload_path: Path,
+    out_dir: Path,
+    *,
+    sim: str,
+    seed: int | None = None,
+    waves: bool = False,
+    build_root: Path | None = None,
+) -> None:
+    """``vmassist gpu run`` with the tracker RTL on ``sim``: the checkpoint manager's outputs
+    go into ``out_dir`` (a fresh directory)."""
+    build_dir = Path(build_root or REPO / "build" / "sim") / f"gpu-{sim}-track"
+    env = {
+        "GPU_WORKLOAD": str(Path(workload_path).resolve()),
+        "GPU_WORKLOAD_NAME": str(workload_path),
+        "GPU_OUT": str(Path(out_dir).resolve()),
+    }
+    _run(sim, "tb.gpu.gpurun", build_dir, seed, waves, env)
 
 
 def run_track(
@@ -29,19 +66,7 @@ def run_track(
     build_dir = Path(build_root or REPO / "build" / "sim") / f"gpu-{sim}-track"
     with tempfile.TemporaryDirectory(prefix="vmassist-gpu-") as tmp:
         out = Path(tmp) / "result.json"
-        results = run_cocotb(
-            top=lambda: GpuTracker(addr_width=64),
-            toplevel="gpu",
-            test_module="tb.gpu.track",
-            sim=sim,
-            build_dir=build_dir,
-            seed=seed,
-            waves=waves,
-            log_file=build_dir / "sim.log",
-            extra_env={"GPU_TRACE": str(Path(trace_path).resolve()), "GPU_RESULT": str(out)},
-        )
-        run, failed = results_ok(results)
-        if not run or failed or not out.exists():
-            raise UserError(f"simulation ({sim})", f"the run failed; see {build_dir / 'sim.log'}")
+        env = {"GPU_TRACE": str(Path(trace_path).resolve()), "GPU_RESULT": str(out)}
+        _run(sim, "tb.gpu.track", build_dir, seed, waves, env)
         raw = json.loads(out.read_text())
     return [EpochReport(e["epoch"], tuple(e["pages"]), e["overflow"]) for e in raw["epochs"]]
