@@ -409,10 +409,11 @@ class _Run:
             return self.pending.pop(i)
         return None
 
-    def _fail_before(self, c: int, phase: str) -> None:
+    def _fail_before(self, c: int, phase: str, t: int) -> None:
+        """Fail here if the workload says so; ``t`` is the wall clock then."""
         fail = self._take("checkpoint", c, phase)
         if fail is not None:
-            raise _Failed(fail, {"checkpoint": c})
+            raise _Failed(fail, {"checkpoint": c, "t": t})
 
     # --- the dirty source -------------------------------------------------------------------
 
@@ -544,8 +545,8 @@ class _Run:
         ``end`` when the completion interrupt comes first."""
         c = self.number + 1
         cost = self.cost
-        self._fail_before(c, "align")
         stop = min(planned, end)
+        self._fail_before(c, "align", stop)
         wait = end - stop
         self.now = stop
         self._event(
@@ -557,12 +558,12 @@ class _Run:
             actual_stop=end,
             wait=wait,
         )
-        self._fail_before(c, "drain")
-        drain, lines = yield from self._drain()
         t = stop + wait
+        self._fail_before(c, "drain", t)
+        drain, lines = yield from self._drain()
         self._event("checkpoint", phase="drain", checkpoint=c, t=t, cycles=drain, lines=lines)
         t += drain
-        self._fail_before(c, "snapshot")
+        self._fail_before(c, "snapshot", t)
         tracker = yield from self._flip()
         acc = self.acc
         acc.tracker |= tracker
@@ -585,7 +586,8 @@ class _Run:
         if fail is not None:
             k = len(order) // 2 if fail.after is None else min(fail.after, len(order))
             self.secondary.receive({p: images[p] for p in order[:k]})
-            raise _Failed(fail, {"checkpoint": c, "pages_sent": k})
+            t += k * cost.page_cycles
+            raise _Failed(fail, {"checkpoint": c, "pages_sent": k, "t": t})
         self.secondary.receive(images)
         self.secondary.receive_state(state, cursor)
         transfer = len(order) * cost.page_cycles + cost.state_cycles(nbytes)
@@ -593,7 +595,7 @@ class _Run:
             "checkpoint", phase="transfer", checkpoint=c, t=t, pages=len(order), cycles=transfer
         )
         t += transfer
-        self._fail_before(c, "commit")
+        self._fail_before(c, "commit", t)
         self.secondary.commit()
         self.oracle = Committed(self.cache.coherent(), state, cursor)
         downtime = wait + drain + transfer + cost.commit_cycles
@@ -685,6 +687,8 @@ class _Run:
         fail = failed.fail
         oracle = self.oracle
         assert oracle is not None  # checkpoint 0 is committed before anything can fail
+        # The primary ran (the wall clock) until it failed, part-way through a checkpoint.
+        self.now = max(self.now, failed.detail.get("t", self.now))
         self._event("failover", at=fail.kind, index=fail.index, phase=fail.phase, **failed.detail)
         committed = self.secondary.take_over()
         vgpu, cache = _primary(self.spec, committed.memory)
