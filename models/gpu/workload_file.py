@@ -61,12 +61,12 @@ Every problem is one :class:`~vmassist.errors.UserError` naming the file and the
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vmassist.errors import UserError, read_toml, type_name
 from vmassist.formats.gen9 import GTT_PAGE_BITS, ColorDepth, PostSync
+from vmassist.tomltable import Table, hexfmt, tables
 
 from .gen9 import (
     mi_load_register_imm,
@@ -100,7 +100,6 @@ GPA_BASE = 0
 """Guest-physical pages are drawn from here on: inside the tracker's aperture (base 0)."""
 
 _PAGE = 1 << GTT_PAGE_BITS
-_U64 = 1 << 64
 _DEPTHS = {8: ColorDepth.B8, 16: ColorDepth.B16_565, 32: ColorDepth.B32}
 _POST_SYNC = {
     "none": PostSync.NONE,
@@ -196,92 +195,6 @@ class WorkloadSpec:
 # ---- parsing -------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Typed access to one TOML table, raising UserError naming ``where.key``."""
-
-    def __init__(
-        self, source: str, table: Any, where: str, required: Iterable[str], optional: Iterable[str]
-    ) -> None:
-        self.source = source
-        self.where = where
-        if not isinstance(table, dict):
-            raise UserError(source, f"must be a table, not {type_name(table)}", where or None)
-        allowed = set(required) | set(optional)
-        for key in table:
-            if key not in allowed:
-                expected = ", ".join(sorted(allowed))
-                raise UserError(
-                    source, f"unknown field (expected one of {expected})", self.name(key)
-                )
-        for key in required:
-            if key not in table:
-                raise UserError(source, "missing", self.name(key))
-        self.table = table
-
-    def name(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def error(self, key: str, problem: str) -> UserError:
-        return UserError(self.source, problem, self.name(key))
-
-    def int(
-        self,
-        key: str,
-        default: int | None = None,
-        *,
-        lo: int = 0,
-        hi: int = _U64,
-        address: bool = False,
-    ) -> int:
-        """An integer in ``[lo, hi)``; ``address`` shows the bounds in hex."""
-        v = self.table.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.error(key, f"must be an integer, not {type_name(v)}")
-        if not lo <= v < hi:
-            show = _fmt if address else _dec
-            raise self.error(key, f"must be {show(lo)} to {show(hi - 1)}, not {show(v)}")
-        return v
-
-    def bool(self, key: str, default: bool | None = None) -> bool:
-        v = self.table.get(key, default)
-        if not isinstance(v, bool):
-            raise self.error(key, f"must be true or false, not {type_name(v)}")
-        return v
-
-    def choice(self, key: str, choices: Iterable[str], default: str | None = None) -> str:
-        v = self.table.get(key, default)
-        choices = tuple(choices)
-        if not isinstance(v, str):
-            raise self.error(key, f"must be a string ({' | '.join(choices)}), not {type_name(v)}")
-        if v not in choices:
-            raise self.error(key, f"{v!r} is not one of {' | '.join(choices)}")
-        return v
-
-    def ints(self, key: str, n: int, *, hi: int = 1 << 16) -> list[int]:
-        v = self.table.get(key)
-        if not isinstance(v, list) or len(v) != n:
-            raise self.error(key, f"must be an array of {n} integers")
-        for x in v:
-            if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x < hi:
-                raise self.error(key, f"every element must be an integer in [0, {_fmt(hi)})")
-        return list(v)
-
-
-def _fmt(v: int) -> str:
-    return f"{v:#x}" if v >= 16 else str(v)
-
-
-def _dec(v: int) -> str:
-    return "2**64 - 1" if v == _U64 - 1 else str(v)
-
-
-def _tables(source: str, doc: dict[str, Any], key: str) -> list[Any]:
-    v = doc.get(key, [])
-    if not isinstance(v, list):
-        raise UserError(source, f"must be an array of tables ([[{key}]]), not {type_name(v)}", key)
-    return v
-
-
 def load_workload(path: str | os.PathLike[str]) -> WorkloadSpec:
     """Read and validate a workload file.
 
@@ -315,7 +228,7 @@ def parse_workload(doc: dict[str, Any], source: str = "<workload>") -> WorkloadS
         "failover",
         "submit",
     )
-    top = _Reader(source, doc, "", (), keys)
+    top = Table(source, doc, "", (), keys)
     explicit = "submit" in doc
     for key in ("commands", "per_submission"):
         if explicit and key in doc:
@@ -332,12 +245,12 @@ def parse_workload(doc: dict[str, Any], source: str = "<workload>") -> WorkloadS
         precopy=top.bool("precopy", d.precopy),
         link_gbytes=top.int("link_gbytes", d.link_gbytes, lo=1, hi=1001),
         failovers=tuple(
-            _failover(source, t, i) for i, t in enumerate(_tables(source, doc, "failover"))
+            _failover(source, t, i) for i, t in enumerate(tables(source, doc, "failover"))
         ),
         source=source,
     )
     if explicit:
-        subs = _tables(source, doc, "submit")
+        subs = tables(source, doc, "submit")
         if not subs:
             raise top.error("submit", "needs at least one [[submit]] table")
         submits = tuple(_submit(source, t, f"submit[{i}]", spec) for i, t in enumerate(subs))
@@ -348,7 +261,7 @@ def parse_workload(doc: dict[str, Any], source: str = "<workload>") -> WorkloadS
 
 def _failover(source: str, t: Any, i: int) -> FailAt:
     where = f"failover[{i}]"
-    r = _Reader(source, t, where, ("at", "index"), ("phase", "command", "after"))
+    r = Table(source, t, where, ("at", "index"), ("phase", "command", "after"))
     kind = r.choice("at", FAIL_KINDS)
     index = r.int("index", lo=1, hi=1 << 31)
     if kind == "primary":
@@ -381,7 +294,7 @@ _OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def _submit(source: str, t: Any, where: str, spec: WorkloadSpec) -> tuple[int, ...]:
-    r = _Reader(source, t, where, ("commands",), ())
+    r = Table(source, t, where, ("commands",), ())
     cmds = t["commands"]
     if not isinstance(cmds, list) or not cmds:
         raise r.error("commands", "must be a non-empty array of tables ([[submit.commands]])")
@@ -399,25 +312,24 @@ def _submit(source: str, t: Any, where: str, spec: WorkloadSpec) -> tuple[int, .
 def _command(source: str, c: Any, where: str, spec: WorkloadSpec) -> list[int]:
     if not isinstance(c, dict):
         raise UserError(source, f"must be a table, not {type_name(c)}", where)
-    op = _Reader(source, {"op": c.get("op")} if "op" in c else {}, where, ("op",), ()).choice(
+    op = Table(source, {"op": c.get("op")} if "op" in c else {}, where, ("op",), ()).choice(
         "op", _OPS
     )
     required, optional = _OPS[op]
-    r = _Reader(source, c, where, ("op", *required), optional)
+    r = Table(source, c, where, ("op", *required), optional)
     size = spec.data_pages * _PAGE
     base = spec.data_base
 
     def inside(key: str, lo: int, hi: int) -> None:
         """The bytes [lo, hi) of the data area that ``key`` makes the command touch."""
         if lo < 0 or hi > size:
-            raise r.error(
-                key, f"touches bytes {_fmt(lo)}..{_fmt(hi)} outside the data area (0..{_fmt(size)})"
-            )
+            span = f"{hexfmt(lo)}..{hexfmt(hi)}"
+            raise r.error(key, f"touches bytes {span} outside the data area (0..{hexfmt(size)})")
 
     def offset(key: str, align: int, n: int) -> int:
         at = r.int(key, hi=size, address=True)
         if at % align:
-            raise r.error(key, f"{_fmt(at)} is not {align}-byte aligned")
+            raise r.error(key, f"{hexfmt(at)} is not {align}-byte aligned")
         inside(key, at, at + n)
         return base + at
 

@@ -40,7 +40,6 @@ reported as one :class:`~vmassist.errors.UserError` naming the file and the fiel
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,7 @@ from vmassist.formats.mmu import (
     PageSize,
     level_index,
 )
+from vmassist.tomltable import Table, tables
 
 __all__ = [
     "Scenario",
@@ -176,63 +176,6 @@ class Scenario:
 # ---- parsing -------------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Typed access to one TOML table, raising UserError naming ``where.key``."""
-
-    def __init__(
-        self, source: str, table: Any, where: str, required: Iterable[str], optional: Iterable[str]
-    ) -> None:
-        self.source = source
-        self.where = where
-        if not isinstance(table, dict):
-            raise UserError(source, f"must be a table, not {type_name(table)}", where or None)
-        allowed = set(required) | set(optional)
-        for key in table:
-            if key not in allowed:
-                expected = ", ".join(sorted(allowed))
-                raise UserError(source, f"unknown key (expected one of {expected})", self.name(key))
-        for key in required:
-            if key not in table:
-                raise UserError(source, "missing", self.name(key))
-        self.table = table
-
-    def name(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def error(self, key: str, problem: str) -> UserError:
-        return UserError(self.source, problem, self.name(key))
-
-    def int(self, key: str, default: int | None = None, *, lo: int = 0, hi: int = 1 << 64) -> int:
-        v = self.table.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.error(key, f"must be an integer, not {type_name(v)}")
-        if not lo <= v < hi:
-            raise self.error(key, f"{_fmt(v)} is out of range [{_fmt(lo)}, {_fmt(hi)})")
-        return v
-
-    def bool(self, key: str, default: bool | None = None) -> bool:
-        v = self.table.get(key, default)
-        if not isinstance(v, bool):
-            raise self.error(key, f"must be true or false, not {type_name(v)}")
-        return v
-
-    def opt_bool(self, key: str) -> bool | None:
-        return self.bool(key) if key in self.table else None
-
-    def choice(self, key: str, choices: Iterable[str], default: str | None = None) -> str:
-        v = self.table.get(key, default)
-        choices = tuple(choices)
-        if not isinstance(v, str):
-            raise self.error(key, f"must be a string ({' | '.join(choices)}), not {type_name(v)}")
-        if v not in choices:
-            raise self.error(key, f"{v!r} is not one of {' | '.join(choices)}")
-        return v
-
-
-def _fmt(v: int) -> str:
-    return f"{v:#x}" if v >= 16 else str(v)
-
-
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file.
 
@@ -246,13 +189,6 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(doc, str(path))
 
 
-def _list(source: str, doc: dict[str, Any], key: str) -> list[Any]:
-    v = doc.get(key, [])
-    if not isinstance(v, list):
-        raise UserError(source, f"must be an array of tables ([[{key}]]), not {type_name(v)}", key)
-    return v
-
-
 def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate a parsed TOML document (a dict) into a :class:`Scenario`.
 
@@ -261,13 +197,13 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
     UserError
         As :func:`load_scenario`.
     """
-    top = _Reader(source, doc, "", (), ("vpid", "mode", "guest", "ept", "ops"))
+    top = Table(source, doc, "", (), ("vpid", "mode", "guest", "ept", "ops"))
     vpid = top.int("vpid", 1, hi=1 << VPID_BITS)
     mode = top.choice("mode", _MODES, "ept")
 
     guest = []
-    for i, t in enumerate(_list(source, doc, "guest")):
-        r = _Reader(source, t, f"guest[{i}]", ("gva", "gpa", "size"), ("writable", "user", "nx"))
+    for i, t in enumerate(tables(source, doc, "guest")):
+        r = Table(source, t, f"guest[{i}]", ("gva", "gpa", "size"), ("writable", "user", "nx"))
         guest.append(
             GuestMapping(
                 gva=r.int("gva"),
@@ -280,8 +216,8 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
         )
 
     ept = []
-    for i, t in enumerate(_list(source, doc, "ept")):
-        r = _Reader(source, t, f"ept[{i}]", ("gpa", "hpa", "size"), ("r", "w", "x"))
+    for i, t in enumerate(tables(source, doc, "ept")):
+        r = Table(source, t, f"ept[{i}]", ("gpa", "hpa", "size"), ("r", "w", "x"))
         ept.append(
             EptMapping(
                 gpa=r.int("gpa"),
@@ -301,15 +237,15 @@ def parse_scenario(doc: dict[str, Any], source: str = "<scenario>") -> Scenario:
         "invlpg": (("gva",), ()),
         "inject": (("entry", "mask"), ()),
     }
-    for i, t in enumerate(_list(source, doc, "ops")):
+    for i, t in enumerate(tables(source, doc, "ops")):
         where = f"ops[{i}]"
         if not isinstance(t, dict):
             raise UserError(source, f"must be a table, not {type_name(t)}", where)
-        name = _Reader(source, {"op": t.get("op")} if "op" in t else {}, where, ("op",), ()).choice(
+        name = Table(source, {"op": t.get("op")} if "op" in t else {}, where, ("op",), ()).choice(
             "op", op_keys
         )
         required, optional = op_keys[name]
-        r = _Reader(source, t, where, ("op", *required), optional)
+        r = Table(source, t, where, ("op", *required), optional)
         if name == "access":
             kind = KIND_NAMES[r.choice("kind", KIND_NAMES)]
             if "data" in t and kind != AccessKind.WRITE:
