@@ -141,12 +141,24 @@ def _cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulator(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``None`` for ``--sim model``; otherwise the keyword arguments of a run on the simulator,
+    with the project's tools first on ``PATH``."""
+    if args.sim == "model":
+        if args.waves:
+            raise UserError("--waves", "needs a simulator (--sim icarus or verilator), not model")
+        return None
+    from .toolchain import use_project_tools
+
+    use_project_tools()
+    return {"sim": args.sim, "seed": args.seed, "waves": args.waves}
+
+
 def _cmd_mmu_run(args: argparse.Namespace) -> int:
     from models.vmm.run import run_model, write_outputs
     from models.vmm.scenario import load_scenario
 
-    if args.waves and args.sim == "model":
-        raise UserError("--waves", "needs a simulator (--sim icarus or verilator), not model")
+    hw = _simulator(args)
     path = Path(args.scenario)
     try:
         scenario = load_scenario(path)
@@ -155,15 +167,12 @@ def _cmd_mmu_run(args: argparse.Namespace) -> int:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(str(path), f"not valid TOML: {exc}") from None
 
-    if args.sim == "model":
+    if hw is None:
         result = run_model(scenario)
     else:
         from tb.mmu.run import run_hw
 
-        from .toolchain import use_project_tools
-
-        use_project_tools()
-        result = run_hw(scenario, sim=args.sim, seed=args.seed, waves=args.waves)
+        result = run_hw(scenario, **hw)
 
     with atomic_output_dir(args.out) as tmp:
         write_outputs(result, tmp)
@@ -177,18 +186,17 @@ def _cmd_nic_replay(args: argparse.Namespace) -> int:
     from models.nic.rules import load_rules
     from models.nic.run import run_model, write_outputs
 
-    if args.waves and args.sim == "model":
-        raise UserError("--waves", "needs a simulator (--sim icarus or verilator), not model")
+    hw = _simulator(args)
     rules = load_rules(args.rules)
     records = read_pcap(args.pcap)
-    if args.sim == "model":
+    if hw is None:
         counters = Counters.for_rules(rules)
         verdicts = run_model(rules, records, counters)
     else:
         from tb.nic.run import run_hw
 
-        hw = run_hw(rules, records, sim=args.sim, seed=args.seed, waves=args.waves)
-        verdicts, counters = hw.verdicts, Counters.from_dict(hw.counters)
+        replay = run_hw(rules, records, **hw)
+        verdicts, counters = replay.verdicts, Counters.from_dict(replay.counters)
     write_outputs(args.out, records, verdicts, rules.n_vfs, counters)
     print(args.out)
     return 0
@@ -197,18 +205,14 @@ def _cmd_nic_replay(args: argparse.Namespace) -> int:
 def _cmd_gpu_track(args: argparse.Namespace) -> int:
     from models.gpu.trace import load_trace, run_model, write_epochs
 
-    if args.waves and args.sim == "model":
-        raise UserError("--waves", "needs a simulator (--sim icarus or verilator), not model")
+    hw = _simulator(args)
     trace = load_trace(args.trace)
-    if args.sim == "model":
+    if hw is None:
         reports = run_model(trace)
     else:
         from tb.gpu.run import run_track
 
-        from .toolchain import use_project_tools
-
-        use_project_tools()
-        reports = run_track(Path(args.trace), sim=args.sim, seed=args.seed, waves=args.waves)
+        reports = run_track(Path(args.trace), **hw)
     with atomic_output_dir(args.out) as tmp:
         write_epochs(tmp, reports)
     print(args.out)
@@ -219,23 +223,17 @@ def _cmd_gpu_run(args: argparse.Namespace) -> int:
     from models.gpu.run import run_model, write_outputs
     from models.gpu.workload_file import load_workload
 
-    if args.waves and args.sim == "model":
-        raise UserError("--waves", "needs a simulator (--sim icarus or verilator), not model")
+    hw = _simulator(args)
     spec = load_workload(args.workload)
-    if args.sim == "model":
+    if hw is None:
         write_outputs(run_model(spec), args.out)
     else:
         import tempfile
 
         from tb.gpu.run import run_workload
 
-        from .toolchain import use_project_tools
-
-        use_project_tools()
         with tempfile.TemporaryDirectory(prefix="vmassist-gpu-") as done:
-            run_workload(
-                Path(args.workload), Path(done), sim=args.sim, seed=args.seed, waves=args.waves
-            )
+            run_workload(Path(args.workload), Path(done), **hw)
             with atomic_output_dir(args.out) as tmp:
                 for f in sorted(Path(done).iterdir()):
                     (tmp / f.name).write_bytes(f.read_bytes())
