@@ -248,6 +248,16 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every run command shares: where it runs, where its output goes."""
+    p.add_argument(
+        "--sim", required=True, choices=["icarus", "verilator", "model"], help="where to run it"
+    )
+    p.add_argument("--out", metavar="DIR", required=True, type=Path, help="output directory")
+    p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
+    p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="vmassist",
@@ -333,12 +343,7 @@ examples:
 '--sim model' gives the same architectural results as the simulators.""",
     )
     p.add_argument("--scenario", metavar="S.toml", required=True, help="scenario file")
-    p.add_argument(
-        "--sim", required=True, choices=["icarus", "verilator", "model"], help="where to run it"
-    )
-    p.add_argument("--out", metavar="DIR", required=True, type=Path, help="output directory")
-    p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
-    p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+    _run_arguments(p)
     p.set_defaults(func=_cmd_mmu_run)
 
     p = sub.add_parser(
@@ -369,12 +374,7 @@ frames back to back), whose outputs must be identical.""",
     )
     p.add_argument("--rules", metavar="RULES.toml", required=True, help="rules file")
     p.add_argument("--pcap", metavar="IN.pcap", required=True, help="input capture (Ethernet)")
-    p.add_argument(
-        "--sim", required=True, choices=["icarus", "verilator", "model"], help="where to run it"
-    )
-    p.add_argument("--out", metavar="DIR", required=True, type=Path, help="output directory")
-    p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
-    p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+    _run_arguments(p)
     p.set_defaults(func=_cmd_nic_replay)
 
     p = sub.add_parser(
@@ -407,12 +407,7 @@ examples:
 whose epochs.jsonl must be identical.""",
     )
     p.add_argument("--trace", metavar="AW.csv", required=True, help="write-address trace")
-    p.add_argument(
-        "--sim", required=True, choices=["icarus", "verilator", "model"], help="where to run it"
-    )
-    p.add_argument("--out", metavar="DIR", required=True, type=Path, help="output directory")
-    p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
-    p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+    _run_arguments(p)
     p.set_defaults(func=_cmd_gpu_track)
 
     p = gpu.add_parser(
@@ -435,12 +430,7 @@ Every failover is verified: the secondary's memory and vGPU state must equal the
 at its last committed checkpoint. The simulators give the same outputs as the model.""",
     )
     p.add_argument("--workload", metavar="W.toml", required=True, help="workload file")
-    p.add_argument(
-        "--sim", required=True, choices=["icarus", "verilator", "model"], help="where to run it"
-    )
-    p.add_argument("--out", metavar="DIR", required=True, type=Path, help="output directory")
-    p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
-    p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+    _run_arguments(p)
     p.set_defaults(func=_cmd_gpu_run)
     return parser
 

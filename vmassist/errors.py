@@ -7,7 +7,7 @@ import os
 import tomllib
 from typing import Any
 
-__all__ = ["UserError", "read_toml", "type_name"]
+__all__ = ["UserError", "read_text", "read_toml", "type_name"]
 
 
 class UserError(Exception):
@@ -46,6 +46,24 @@ def type_name(v: object) -> str:
     return "nothing" if v is None else type(v).__name__
 
 
+def read_text(path: str | os.PathLike[str]) -> str:
+    """The UTF-8 text in ``path``.
+
+    Raises
+    ------
+    UserError
+        The file cannot be read, or is not UTF-8 text.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            return f.read().decode("utf-8")
+    except OSError as e:
+        raise UserError(name, f"cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise UserError(name, "not UTF-8 text") from None
+
+
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The TOML document in ``path``.
 
@@ -55,13 +73,7 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         The file cannot be read, is not UTF-8 text, or is not valid TOML.
     """
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as f:
-            text = f.read().decode("utf-8")
-    except OSError as e:
-        raise UserError(name, f"cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise UserError(name, "not UTF-8 text") from None
+    text = read_text(name)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

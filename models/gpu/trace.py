@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from vmassist.errors import UserError
+from vmassist.errors import UserError, read_text
 from vmassist.outdir import atomic_output_file
 
 from .axi import Aw, Burst
@@ -54,14 +54,7 @@ def load_trace(path: str | os.PathLike[str]) -> list[Aw | str]:
         The file cannot be read, or a row is bad (named by its line number and field).
     """
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as f:
-            text = f.read().decode("utf-8")
-    except OSError as e:
-        raise UserError(name, f"cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise UserError(name, "not UTF-8 text") from None
-    rows = csv.reader(io.StringIO(text))
+    rows = csv.reader(io.StringIO(read_text(name)))
     header = next(rows, None)
     if header is None or tuple(h.strip() for h in header) != HEADER:
         raise UserError(name, f"the header must be {','.join(HEADER)}", "line 1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-__all__ = ["Access", "Field", "Register", "RegisterMap"]
+__all__ = ["Access", "Field", "Register", "RegisterMap", "reg"]
 
 
 class Access(enum.Enum):
@@ -51,6 +51,18 @@ class Register:
 
     def unpack(self, word: int) -> dict[str, int]:
         return {f.name: f.get(word) for f in self.fields}
+
+
+def reg(
+    name: str,
+    offset: int,
+    access: Access,
+    doc: str,
+    *fields: tuple[str, int, int, str],
+    reset: int = 0,
+) -> Register:
+    """A :class:`Register` with ``fields`` given as ``(name, offset, width, doc)`` tuples."""
+    return Register(name, offset, access, doc, tuple(Field(*f) for f in fields), reset)
 
 
 class RegisterMap:

@@ -2,7 +2,7 @@
 
 import enum
 
-from .csr import Access, Field, Register, RegisterMap
+from .csr import Access, RegisterMap, reg
 
 __all__ = ["Burst", "PAGE_BITS", "APERTURE", "LOG_DEPTH", "GPU_ID", "GPU_CSR"]
 
@@ -26,15 +26,11 @@ class Burst(enum.IntEnum):
 GPU_ID = (0x47505544 << 32) | 1  # 'GPUD', version 1
 
 
-def _reg(name, offset, access, doc, *fields, reset=0):
-    return Register(name, offset, access, doc, tuple(Field(*f) for f in fields), reset)
-
-
 #: The dirty tracker's AXI4-Lite registers (:class:`hdl.gpu.GpuTracker`).
 GPU_CSR = RegisterMap(
     "gpu",
     [
-        _reg(
+        reg(
             "ID",
             0x000,
             Access.RO,
@@ -42,7 +38,7 @@ GPU_CSR = RegisterMap(
             ("version", 0, 16, "register-map version"),
             ("magic", 32, 32, "0x47505544 ('GPUD')"),
         ),
-        _reg(
+        reg(
             "PARAMS",
             0x008,
             Access.RO,
@@ -51,7 +47,7 @@ GPU_CSR = RegisterMap(
             ("aperture_bits", 8, 8, "log2 of the aperture in bytes"),
             ("log_depth", 16, 24, "entries of the log"),
         ),
-        _reg(
+        reg(
             "CTRL",
             0x010,
             Access.WO,
@@ -59,7 +55,7 @@ GPU_CSR = RegisterMap(
             "is low (the previous epoch not yet read out).",
             ("flip", 0, 1, "end the current epoch"),
         ),
-        _reg(
+        reg(
             "CONFIG",
             0x018,
             Access.RW,
@@ -74,7 +70,7 @@ GPU_CSR = RegisterMap(
             ),
             ("threshold", 16, 24, "log level that raises the interrupt"),
         ),
-        _reg(
+        reg(
             "STATUS",
             0x020,
             Access.RO,
@@ -86,7 +82,7 @@ GPU_CSR = RegisterMap(
             ("irq", 4, 1, "the interrupt condition, whatever irq_en says"),
             ("log_level", 32, 24, "entries in the log"),
         ),
-        _reg(
+        reg(
             "DIRTY",
             0x028,
             Access.RO,
@@ -95,8 +91,8 @@ GPU_CSR = RegisterMap(
             ("page", 0, 32, "page number within the aperture"),
             ("valid", 63, 1, "a page is here"),
         ),
-        _reg("DIRTY_POP", 0x030, Access.WO, "Clears the page in DIRTY; the next one follows."),
-        _reg(
+        reg("DIRTY_POP", 0x030, Access.WO, "Clears the page in DIRTY; the next one follows."),
+        reg(
             "LOG",
             0x038,
             Access.RO,
@@ -105,9 +101,9 @@ GPU_CSR = RegisterMap(
             ("epoch", 32, 1, "the epoch's parity"),
             ("valid", 63, 1, "an entry is here"),
         ),
-        _reg("LOG_POP", 0x040, Access.WO, "Removes the entry in LOG; the next one follows."),
+        reg("LOG_POP", 0x040, Access.WO, "Removes the entry in LOG; the next one follows."),
         *(
-            _reg(name, 0x048 + 8 * i, Access.RO, doc, ("count", 0, 32, "wrapping count"))
+            reg(name, 0x048 + 8 * i, Access.RO, doc, ("count", 0, 32, "wrapping count"))
             for i, (name, doc) in enumerate(
                 (
                     ("WRITES", "AWs taken."),

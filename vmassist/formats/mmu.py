@@ -12,7 +12,7 @@ from amaranth.lib import (
     data,
 )  # no "from __future__ import annotations": Struct reads real annotations
 
-from .csr import Access, Field, Register, RegisterMap
+from .csr import Access, RegisterMap, reg
 
 __all__ = [
     "PA_BITS",
@@ -191,16 +191,12 @@ class MmuResp(data.Struct):
     flushed: 7  #: TLB entries a WP fault flushed
 
 
-def _reg(name, offset, access, doc, *fields, reset=0):
-    return Register(name, offset, access, doc, tuple(Field(*f) for f in fields), reset)
-
-
 RO, RW, WO = Access.RO, Access.RW, Access.WO
 
 MMU_CSR = RegisterMap(
     "mmu",
     [
-        _reg(
+        reg(
             "ID",
             0x000,
             RO,
@@ -208,7 +204,7 @@ MMU_CSR = RegisterMap(
             ("version", 0, 16, "register-map version"),
             ("magic", 32, 32, "0x554D4D56 ('VMMU')"),
         ),
-        _reg(
+        reg(
             "CTRL",
             0x008,
             RW,
@@ -218,28 +214,28 @@ MMU_CSR = RegisterMap(
             ("vpid", 16, VPID_BITS, "tag of new TLB entries and of lookups"),
             reset=0b10,
         ),
-        _reg(
+        reg(
             "GCR3",
             0x010,
             RW,
             "Guest CR3: GPA of the guest PML4 (bits 45:12).",
             ("pfn", 12, PA_BITS - 12, "page frame"),
         ),
-        _reg(
+        reg(
             "EPTP",
             0x018,
             RW,
             "EPT pointer: HPA of the EPT PML4 (bits 45:12).",
             ("pfn", 12, PA_BITS - 12, "page frame"),
         ),
-        _reg(
+        reg(
             "SCR3",
             0x020,
             RW,
             "Shadow CR3: HPA of the shadow PML4 (bits 45:12).",
             ("pfn", 12, PA_BITS - 12, "page frame"),
         ),
-        _reg(
+        reg(
             "PT_BASE",
             0x028,
             RW,
@@ -247,14 +243,14 @@ MMU_CSR = RegisterMap(
             "back-pointers.",
             ("pfn", 12, PA_BITS - 12, "page frame"),
         ),
-        _reg(
+        reg(
             "FLUSH_GVA",
             0x030,
             RW,
             "GVA operand of an INVLPG flush.",
             ("gva", 0, VA_BITS, "linear address"),
         ),
-        _reg(
+        reg(
             "FLUSH",
             0x038,
             WO,
@@ -262,7 +258,7 @@ MMU_CSR = RegisterMap(
             ("op", 0, 2, "0 INVLPG, 1 VPID, 2 ALL, 3 PWC (INVEPT)"),
             ("vpid", 16, VPID_BITS, "VPID operand"),
         ),
-        _reg(
+        reg(
             "WPT",
             0x040,
             WO,
@@ -270,7 +266,7 @@ MMU_CSR = RegisterMap(
             ("page", 0, 12, "page index from PT_BASE"),
             ("set", 63, 1, "1 protect, 0 unprotect"),
         ),
-        _reg(
+        reg(
             "STATUS",
             0x048,
             RO,
@@ -284,45 +280,45 @@ MMU_CSR = RegisterMap(
                 "requests wait and WPT writes are ignored until it reads 0",
             ),
         ),
-        _reg("WP_GVA", 0x050, RO, "GVA of the last WP fault.", ("gva", 0, VA_BITS, "")),
-        _reg("WP_HPA", 0x058, RO, "HPA of the last WP fault.", ("hpa", 0, PA_BITS, "")),
-        _reg(
+        reg("WP_GVA", 0x050, RO, "GVA of the last WP fault.", ("gva", 0, VA_BITS, "")),
+        reg("WP_HPA", 0x058, RO, "HPA of the last WP fault.", ("hpa", 0, PA_BITS, "")),
+        reg(
             "WP_DATA",
             0x060,
             RO,
             "Store data of the last WP fault (not performed).",
             ("data", 0, 64, ""),
         ),
-        _reg(
+        reg(
             "INJ_MASK",
             0x068,
             RW,
             "Fault injection: XOR mask for a TLB entry's page frame.",
             ("mask", 0, PA_BITS - 12, ""),
         ),
-        _reg(
+        reg(
             "INJ",
             0x070,
             WO,
             "Fault injection: XOR INJ_MASK into the PPN of one TLB entry (debug).",
             ("entry", 0, 8, "entry index"),
         ),
-        _reg("HITS", 0x080, RO, "TLB hits.", ("count", 0, 32, "")),
-        _reg("MISSES", 0x088, RO, "TLB misses (walks started).", ("count", 0, 32, "")),
-        _reg("WALK_READS", 0x090, RO, "Walker memory reads.", ("count", 0, 32, "")),
-        _reg("WALK_WRITES", 0x098, RO, "Walker A/D write-backs.", ("count", 0, 32, "")),
-        _reg("PWC_HITS", 0x0A0, RO, "Page-walk cache hits.", ("count", 0, 32, "")),
-        _reg(
+        reg("HITS", 0x080, RO, "TLB hits.", ("count", 0, 32, "")),
+        reg("MISSES", 0x088, RO, "TLB misses (walks started).", ("count", 0, 32, "")),
+        reg("WALK_READS", 0x090, RO, "Walker memory reads.", ("count", 0, 32, "")),
+        reg("WALK_WRITES", 0x098, RO, "Walker A/D write-backs.", ("count", 0, 32, "")),
+        reg("PWC_HITS", 0x0A0, RO, "Page-walk cache hits.", ("count", 0, 32, "")),
+        reg(
             "FAULTS",
             0x0A8,
             RO,
             "Guest page faults, EPT violations and shadow faults.",
             ("count", 0, 32, ""),
         ),
-        _reg("WP_FAULTS", 0x0B0, RO, "Write-protect faults.", ("count", 0, 32, "")),
-        _reg("FLUSHES", 0x0B8, RO, "Flush commands and WP-fault flushes.", ("count", 0, 32, "")),
-        _reg("FLUSHED", 0x0C0, RO, "TLB entries invalidated by flushes.", ("count", 0, 32, "")),
-        _reg("STORES", 0x0C8, RO, "Guest stores performed.", ("count", 0, 32, "")),
+        reg("WP_FAULTS", 0x0B0, RO, "Write-protect faults.", ("count", 0, 32, "")),
+        reg("FLUSHES", 0x0B8, RO, "Flush commands and WP-fault flushes.", ("count", 0, 32, "")),
+        reg("FLUSHED", 0x0C0, RO, "TLB entries invalidated by flushes.", ("count", 0, 32, "")),
+        reg("STORES", 0x0C8, RO, "Guest stores performed.", ("count", 0, 32, "")),
     ],
 )
 

@@ -11,7 +11,7 @@ import enum
 
 from amaranth.lib import data  # no "from __future__ import annotations": Struct reads annotations
 
-from .csr import Access, Field, Register, RegisterMap
+from .csr import Access, RegisterMap, reg
 
 __all__ = [
     "HDR_BYTES",
@@ -212,16 +212,12 @@ RULE_WORDS = _words(RuleEntry)
 NIC_ID = (0x4E494356 << 32) | 1  # 'NICV', version 1
 
 
-def _reg(name, offset, access, doc, *fields, reset=0):
-    return Register(name, offset, access, doc, tuple(Field(*f) for f in fields), reset)
-
-
 _RULE_BASE = 0x080
 
 NIC_CSR = RegisterMap(
     "nic",
     [
-        _reg(
+        reg(
             "ID",
             0x000,
             Access.RO,
@@ -229,7 +225,7 @@ NIC_CSR = RegisterMap(
             ("version", 0, 16, "register-map version"),
             ("magic", 32, 32, "0x4E494356 ('NICV')"),
         ),
-        _reg(
+        reg(
             "PARAMS",
             0x008,
             Access.RO,
@@ -240,7 +236,7 @@ NIC_CSR = RegisterMap(
             ("fifo_log2", 32, 8, "log2 of each output FIFO's depth in beats"),
         ),
         *(
-            _reg(
+            reg(
                 f"VF_W{i}",
                 0x010 + 8 * i,
                 Access.RW,
@@ -248,14 +244,14 @@ NIC_CSR = RegisterMap(
             )
             for i in range(VF_WORDS)
         ),
-        _reg(
+        reg(
             "VF_COMMIT",
             0x030,
             Access.WO,
             "Write the staged row to the VF table in one cycle: frames see the old or new row.",
             ("vf", 0, 8, "VF index"),
         ),
-        _reg(
+        reg(
             "CNT_SEL",
             0x038,
             Access.RW,
@@ -264,7 +260,7 @@ NIC_CSR = RegisterMap(
             ("vf", 8, 8, "VF (or queue for OVERFLOW)"),
             ("rule", 16, 8, "rule index (RULE_HITS)"),
         ),
-        _reg(
+        reg(
             "CNT_VAL",
             0x040,
             Access.RO,
@@ -274,7 +270,7 @@ NIC_CSR = RegisterMap(
             ("value", 0, 32, "count"),
         ),
         *(
-            _reg(
+            reg(
                 f"RULE_W{i}",
                 _RULE_BASE + 8 * i,
                 Access.RW,
@@ -282,7 +278,7 @@ NIC_CSR = RegisterMap(
             )
             for i in range(RULE_WORDS)
         ),
-        _reg(
+        reg(
             "RULE_COMMIT",
             _RULE_BASE + 8 * RULE_WORDS,
             Access.WO,
