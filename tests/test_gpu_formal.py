@@ -65,12 +65,12 @@ BROKEN = [
     # W's word the first read out).
     ("flip_write_next", 18),
     # An AW dropped for want of room in the op queue (two AWs back to back fill a queue of 2)
-    # is not reported; only the overflow flag covers it (step 22: the end of the read-out).
-    ("drops_unflagged", 24),
-    # Four pages dirtied, nobody reading the log: W's entry, the fifth, is lost (step 15).
-    ("log_never_lost", 17),
-    # A full log interrupts whatever the threshold (one above the depth here) (step 15).
-    ("irq_threshold_only", 17),
+    # is not reported; only the overflow flag covers it (step 21: the end of the read-out).
+    ("drops_unflagged", 23),
+    # Four pages dirtied, nobody reading the log: W's entry, the fifth, is lost (step 16).
+    ("log_never_lost", 18),
+    # A full log interrupts whatever the threshold (one above the depth here) (step 16).
+    ("irq_threshold_only", 18),
 ]
 
 
@@ -84,10 +84,10 @@ def test_false_claim_fails(bug, depth, tmp_path):
 
 def test_broken_forwarding_is_caught(tmp_path):
     # The tracker with its read-modify-write forwarding taken out: a page written twice in a
-    # row is found new twice, and logged twice in its epoch (step 13). (It also loses pages
-    # from the read-out, which BMC takes about 3 minutes to reach at step 23.)
+    # row is found new twice, and logged twice in its epoch (step 14). (It also loses pages
+    # from the read-out, which BMC takes minutes to reach.)
     harness = TrackerHarness("overflow", mutant="no_forwarding", invariants=False)
-    result = prove("no_fwd", harness, depth=15, mode="bmc", build_dir=tmp_path, timeout=600)
+    result = prove("no_fwd", harness, depth=16, mode="bmc", build_dir=tmp_path, timeout=600)
     assert result.status == "FAIL", f"{result.status}: {result.detail}\nlog: {result.log}"
     assert "hdl/gpu/formal.py" in result.detail
 

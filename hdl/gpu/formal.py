@@ -28,7 +28,8 @@ the read-out's word; the tracker exposes that state as ``probe`` (set by its ``e
 Not claimed: that a read-out ends (it waits for ``dirty.ready``, which is free); when the op
 queue drops an AW (any drop is counted and flags its epoch, which is what the claims need; an op
 queue of 2, a ``SyncFIFOBuffered``, refuses an AW for a cycle while it holds one); that the log
-queue hands on what it takes (Amaranth's FIFO).
+queue hands on what it takes, in order (``hdl/common/bramfifo.py``, which
+``tests/test_bram_fifo_sim.py`` checks against a queue).
 """
 
 from typing import ClassVar
@@ -42,8 +43,9 @@ from amaranth.utils import ceil_log2
 from vmassist.formal import Proof
 from vmassist.formats.gpu import Burst
 
+from ..common.bits import encode, first_one
 from ..common.params import require
-from .tracker import WORD, DirtyTracker
+from .tracker import GROUP, WORD, DirtyTracker
 
 __all__ = ["PROOFS", "TrackerHarness", "touches"]
 
@@ -165,9 +167,9 @@ class TrackerHarness(Elaboratable):
        only if ``log_overflows`` or ``op_drops`` went up while that epoch was live.
 
     Claims 3-5 name where entries are made and AWs dropped, from the tracker's ``probe``: the
-    log queue's write port (that the queue, Amaranth's ``SyncFIFOBuffered``, hands on what it
-    takes, in order, is the library's) and the op queue's refusals. Claims 1, 2 and 6 are about
-    the tracker's ports alone.
+    log queue's write port (that the queue, a :class:`~hdl.common.bramfifo.BramFifo`, hands on
+    what it takes, in order, is its own test's) and the op queue's refusals. Claims 1, 2 and 6
+    are about the tracker's ports alone.
 
     Assumed: no reset after the initial state. A reset clears the tracker's registers but not
     its bitmaps (block RAM), so pages written before it can be reported in the first read-outs
@@ -193,9 +195,9 @@ class TrackerHarness(Elaboratable):
     mutant : str, optional
         A broken tracker, for testing that the proofs catch a real bug: ``"no_forwarding"``
         takes the read-modify-write's forwarding out (the elaborated tracker's assignment of
-        R2's match bits replaced by 0), so a page's read misses the three writes ahead of it.
-        BMC from reset finds W's entry logged twice in an epoch (overflow, step 11) and W lost
-        from its read-out (no_loss, step 21).
+        R2's match bits, of words and of pages, replaced by 0), so a page's read misses the three
+        writes ahead of it. BMC from reset finds W's entry logged twice in an epoch (overflow,
+        step 14) and W lost from its read-out (no_loss, step 22).
     """
 
     CLAIMS = ("no_loss", "overflow")
@@ -398,7 +400,8 @@ class TrackerHarness(Elaboratable):
         w_word, w_bit = w_page[5:], w_page[:5]
         fsm, busy, scan_on = pr.fsm, pr.busy, pr.scan_on
         drain, emit = fsm.ongoing("drain"), fsm.ongoing("emit")
-        scan_states = Cat(*(fsm.ongoing(s) for s in ("read", "wait", "take", "emit")))
+        prep = fsm.ongoing("prep")
+        scan_states = Cat(*(fsm.ongoing(s) for s in ("wait", "take", "prep", "emit")))
         at = _at
         asserts = []
 
@@ -438,8 +441,10 @@ class TrackerHarness(Elaboratable):
         ram_w = [at(Mux(w_word, ram.probe.words[1], ram.probe.words[0]), w_bit) for ram in pr.rams]
         live = [(cur == p) | busy for p in range(2)]
         # W's word has been read out (and cleared) in the running read-out
-        taken_w = scan_on & ((pr.idx > w_word) | ((pr.idx == w_word) & emit))
-        bits_w = emit & (pr.idx == w_word) & at(pr.bits, w_bit)
+        nwords = t.pages // WORD
+        taken_w = scan_on & (pr.idx > w_word)
+        groups = [pr.bits[k : k + GROUP] for k in range(0, WORD, GROUP)]
+        bits_w = (prep | emit) & (pr.word == w_word) & at(pr.bits, w_bit)
         ov = pr.ov
 
         asserts += [
@@ -449,12 +454,37 @@ class TrackerHarness(Elaboratable):
             # the read-out's state machine
             Assert(busy == ~fsm.ongoing("idle")),
             Assert(scan_on == scan_states.any()),
-            Assert(~scan_on | (pr.idx < t.pages // WORD)),
-            Assert(~drain | (pr.idx == 0)),
+            Assert(~scan_on | prep | emit | (pr.idx < nwords)),
+            Assert(~(prep | emit) | (pr.idx == pr.word + 1)),
+            Assert(~(prep | emit) | (pr.last == (pr.word == nwords - 1))),
+            Assert(~(fsm.ongoing("idle") | drain) | (pr.idx == 0)),
+            # the read-out's word is on the bitmap's output register once `settle` is 0
+            Assert(pr.settle <= 2),
+            Assert(~prep | (pr.settle == 2)),
+            Assert(~(fsm.ongoing("wait") | fsm.ongoing("take")) | (pr.settle == 0)),
+            # the copies of the bitmaps' port registers, each by its block RAMs
+            *(
+                Assert(v)
+                for e, ports in enumerate(pr.ports)
+                for k in range(len(ports.clear))
+                for v in (
+                    ports.rmw_rd[k] == (r[0]["valid"] & (r[0]["epoch"] == e)),
+                    ports.rmw_ra[k] == r[0]["word"],
+                    ports.rmw_wr[k] == (r[3]["valid"] & (r[3]["epoch"] == e)),
+                    ports.rmw_wa[k] == r[3]["word"],
+                    ports.clear[k] == (fsm.ongoing("take") & (prev == e)),
+                    ~(drain | fsm.ongoing("wait") | fsm.ongoing("take") | emit)
+                    | (ports.scan_a[k] == pr.idx[: len(ports.scan_a[k])]),
+                )
+            ),
+            # R2's and R3's one-hot masks are their bits', and R4's word has its page's bit
+            *(Assert(~s["valid"] | (s["mask"] == (1 << s["bit"])[:WORD])) for s in r[1:3]),
+            Assert(~r[3]["valid"] | at(r[3]["data"], r[3]["bit"])),
             # updates of the ended epoch only while draining (R6: until the first word's read)
             *(Assert(~(valid & (ep == prev)) | drain) for valid, ep, _ in places),
             Assert(~(r[4]["valid"] & (r[4]["epoch"] == prev)) | drain),
-            Assert(~(r[5]["valid"] & (r[5]["epoch"] == prev)) | drain | fsm.ongoing("read")),
+            Assert(~(r[5]["valid"] & (r[5]["epoch"] == prev)) | drain | fsm.ongoing("wait")),
+            Assert(~(pr.lw_valid & (pr.lw_epoch == prev)) | drain),
             # the AWs queued or being split, per epoch parity; spans not empty
             *(
                 Assert(
@@ -467,6 +497,8 @@ class TrackerHarness(Elaboratable):
             ),
             Assert(ops.level <= 2),
             Assert(~pr.s_active | (pr.s_page <= pr.s_last)),
+            Assert(~pr.s_active | (pr.s_rem == (pr.s_last - pr.s_page)[: len(pr.s_rem)])),
+            Assert(~pr.s_active | (pr.s_one == (pr.s_rem == 0))),
             Assert(~ops.r_rdy | (head_first <= head_last)),
             Assert(~inner_live | (in_first <= in_last)),
             # the read-out: W's bit leaves the bitmap for the word register, then `dirty`
@@ -475,7 +507,23 @@ class TrackerHarness(Elaboratable):
             Assert(~bits_w | (at(wr, prev) & ~em)),
             Assert(~em | at(wr, prev)),
             Assert(~em | ~busy | taken_w),
+            # in `emit`, each group's flag and lowest bit are its bits'; no flag set elsewhere
+            Assert(emit | (pr.nz == 0)),
+            *(
+                Assert(
+                    ~emit
+                    | (
+                        (nz == g.any())
+                        & (~nz | ((low == encode(first_one(g))) & (lm == first_one(g))))
+                    )
+                )
+                for nz, low, lm, g in zip(pr.nz, pr.lows, pr.lowm, groups, strict=True)
+            ),
         ]
+        # W's log entry, on its way to the log (offered the cycle after R4)
+        pend_w = [pr.lw_valid & (pr.lw_epoch == p) & (pr.lw_page == w_page) for p in range(2)]
+        if self.claim == "overflow":
+            offered = [at(h.logged, p) | pend_w[p] for p in range(2)]
         for p in range(2):
             w = at(wr, p)
 
@@ -507,17 +555,15 @@ class TrackerHarness(Elaboratable):
                     Assert(~at(ov, p) | at(h.lossy_now, p)),
                     # W's bit is in the bitmap exactly once its entry was offered, until its
                     # word is read out
-                    Assert(~(live[p] & ~((p == prev) & taken_w)) | (ram_w[p] == at(h.logged, p))),
-                    Assert(~w | at(ov, p) | at(h.kept, p) | inflight[p]),
+                    Assert(~(live[p] & ~((p == prev) & taken_w)) | (ram_w[p] == offered[p])),
+                    Assert(~w | at(ov, p) | at(h.kept, p) | inflight[p] | pend_w[p]),
                 ]
                 for s in r[3:6]:
                     is_w = (s["bit"] == w_bit) if s is r[3] else 0
-                    asserts.append(
-                        Assert(~(mine(s) & at(s["data"], w_bit)) | at(h.logged, p) | is_w)
-                    )
+                    asserts.append(Assert(~(mine(s) & at(s["data"], w_bit)) | offered[p] | is_w))
         if self.claim == "overflow":
-            # the log queue holds log_depth entries whenever it refuses one (depth >= 3)
-            asserts.append(Assert(pr.logq.r_rdy | (pr.logq.level <= 1)))
+            # the log queue's count: it refuses an entry exactly while it holds log_depth
+            asserts += [Assert(inv) for inv in pr.logq.invariants()]
         m.d.comb += asserts
 
 

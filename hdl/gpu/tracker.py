@@ -19,13 +19,18 @@ from amaranth.lib.wiring import In, Out
 from vmassist.formats.gpu import LOG_DEPTH, PAGE_BITS, Burst
 
 from ..common import PipelinedRam
-from ..common.bits import encode, first_one
+from ..common.bits import encode, first_one, mux_onehot
+from ..common.bramfifo import BramFifo
 from ..common.params import require
+from ..common.ram import dp16kd_mode
+from ..common.replica import replicas
 
 __all__ = ["AwSnoopSignature", "DirtyTracker"]
 
 #: Pages per bitmap word.
 WORD = 32
+#: Bits of a word the read-out takes its lowest set bit from at once.
+GROUP = 8
 
 
 def _onehot(bit):
@@ -127,8 +132,8 @@ class DirtyTracker(wiring.Component):
             aperture_bits <= addr_width <= 64,
             ValueError(f"addr_width must be aperture_bits to 64, not {addr_width}"),
         )
-        # A SyncFIFOBuffered of depth 2 refuses a write while the one word in its memory moves to
-        # its output register, so a log of 2 would lose an entry with room for it.
+        # The least log the contract has known (a SyncFIFOBuffered of 2 refused a write while
+        # the word in its memory moved to its output register, losing an entry with room).
         require(self, log_depth >= 3, ValueError(f"log_depth must be at least 3: {log_depth}"))
         require(self, op_depth >= 2, ValueError(f"op_depth must be at least 2: {op_depth}"))
         self._page_bits = page_bits
@@ -184,6 +189,8 @@ class DirtyTracker(wiring.Component):
         m = Module()
         pb, npages = self._page_bits, self._pages
         nwords = npages // WORD
+        cols = PipelinedRam.columns(WORD, nwords)  # block RAMs per bitmap on ECP5
+        ncopy = -(-cols // 4)  # copies of their address and enable registers: one per 4
         pbits = (npages - 1).bit_length()
         wide = self._addr_width + 17  # room for an address plus a burst's 2**15 bytes
 
@@ -210,18 +217,22 @@ class DirtyTracker(wiring.Component):
 
         # ---- 2. the burst's shape: its bytes less one, the beat's, and its kind ----
         # The byte range takes two stages, so that no adder follows the shifter that sizes the
-        # burst (one AW a cycle, at the GPU's clock).
+        # burst (one AW a cycle, at the GPU's clock); the shifter itself has no adder around it.
         k_valid, k_addr, k_epoch = Signal(), Signal(self._addr_width), Signal()
         k_total_m1 = Signal(15)  # burst bytes - 1 (a burst is at most 2**15 bytes)
         k_beat_m1 = Signal(7)  # beat bytes - 1
         k_kind = Signal(2)  # 0 FIXED, 1 INCR, 2 a defined WRAP, 3 undefined (conservative)
+        k_base_lo = Signal(7)  # the low bits of the sum's base: aligned (INCR) or addr
+        beat_m1 = Cat(*(a_size > i for i in range(7)))  # 2**size - 1, a thermometer code
         defined_wrap = Cat(a_len == 1, a_len == 3, a_len == 7, a_len == 15).any()
         m.d.sync += [
             k_valid.eq(a_valid),
             k_addr.eq(a_addr),
             k_epoch.eq(a_epoch),
-            k_total_m1.eq(((a_len + 1) << a_size) - 1),
-            k_beat_m1.eq((Const(1, 8) << a_size) - 1),
+            # (len + 1) * beat - 1 = len * beat + (beat - 1), whose terms share no bit: an OR
+            k_total_m1.eq((a_len << a_size) | beat_m1),
+            k_beat_m1.eq(beat_m1),
+            k_base_lo.eq(Mux(a_burst == Burst.INCR, a_addr[:7] & ~beat_m1, a_addr[:7])),
             k_kind.eq(
                 Mux(
                     a_burst == Burst.WRAP,
@@ -238,8 +249,7 @@ class DirtyTracker(wiring.Component):
         # (beat - 1), and a WRAP's container is addr with the low bits cleared or set.
         addr = k_addr
         low = min(len(k_total_m1), self._addr_width)  # ``~`` of a narrower mask is zero-extended
-        aligned = Cat(addr[:7] & ~k_beat_m1, addr[7:])
-        sum_hi = Mux(k_kind == 1, aligned, addr) + k_total_m1  # INCR and undefined
+        sum_hi = Cat(k_base_lo, addr[7:]) + k_total_m1  # INCR (from aligned) and undefined
         below = addr - k_total_m1  # undefined: saturates at 0
         l_valid, l_epoch = Signal(), Signal()
         lo, hi = Signal(wide), Signal(wide)  # the bytes, hi inclusive
@@ -279,41 +289,71 @@ class DirtyTracker(wiring.Component):
         count(self.op_drops, dropped)
         m.d.comb += ov_set.eq(Mux(dropped, _onehot(b_epoch), 0))
         head = data.View(op, ops.r_data)
-        s_active, s_page, s_last, s_epoch = Signal(), Signal(pbits), Signal(pbits), Signal()
-        s_done = s_active & (s_page == s_last)
-        load = ops.r_rdy & (~s_active | s_done)
+        s_active, s_epoch = Signal(name="s_active"), Signal(name="s_epoch")
+        s_page, s_last = Signal(pbits, name="s_page"), Signal(pbits, name="s_last")
+        # ``s_last - s_page``, and whether it is 0 (the page issued now is the AW's last), kept
+        # ahead in registers so that the splitter's decision compares nothing.
+        s_rem, s_one = Signal(pbits, name="s_rem"), Signal(name="s_one")
+        s_done = s_active & s_one
+        load = ops.r_rdy & (~s_active | s_one)
         m.d.comb += ops.r_en.eq(load)
         with m.If(load):
             m.d.sync += [
                 s_active.eq(1),
                 s_page.eq(head.first),
                 s_last.eq(head.last),
+                s_rem.eq(head.last - head.first),
+                s_one.eq(head.first == head.last),
                 s_epoch.eq(head.epoch),
             ]
         with m.Elif(s_done):
             m.d.sync += s_active.eq(0)
         with m.Elif(s_active):
-            m.d.sync += s_page.eq(s_page + 1)
+            m.d.sync += [s_page.eq(s_page + 1), s_rem.eq(s_rem - 1), s_one.eq(s_rem == 1)]
         # AWs of each epoch parity in the queue or the splitter, not yet fully issued.
         pending = [Signal(range(self._op_depth + 2), name=f"pending{e}") for e in range(2)]
         for e in range(2):
             inc = b_valid & ops.w_rdy & (b_epoch == e)
             dec = s_done & (s_epoch == e)
-            m.d.sync += pending[e].eq(pending[e] + inc - dec)
+            up, down = inc & ~dec, dec & ~inc  # late: they pick a sum, none follows them
+            p = pending[e]
+            m.d.sync += p.eq(Mux(up, p + 1, Mux(down, p - 1, p)))
 
         # ---- 6. the bitmap read-modify-write, one page per cycle, never stalling ----
         # R1 issues the read; the word is on the RAM's output register at R3, which sets the
-        # page's bit and finds whether it is new; R4 writes it back. The read misses the writes
-        # of the three pages ahead (R4 now, and the two before, kept in R5 and R6), so a page
-        # whose word is one of theirs takes the newest of their words instead; the matches are
-        # found at R1 from the word numbers, and carried along.
+        # page's bit; R4 writes it back. The read misses the writes of the three pages ahead (R4
+        # now, and the two before, kept in R5 and R6); every other page of its epoch is in it.
+        # Both kinds of match with those three are found at R1 from the page numbers, and
+        # carried along: ``fwd`` is the three word matches (the pages now at R4, R5, R6), then
+        # the three page matches. Within an epoch a word only gains bits, and a page's word,
+        # once written, holds every bit its word had in the bitmap and ahead of it; so:
+        #
+        # * the word to write is the read word ORed with the words of those of the three that
+        #   have the same word, and the page's bit;
+        # * the page is new unless its bit was in the bitmap or one of the three is that page.
+        #
+        # The read is undefined when it met R4's write to the same word (the page now at R6:
+        # ``fwd[2]``); that page's word then stands for it (it holds every bit the read would
+        # have), so the read is masked off, and R2 picks the page's bit of that word (from R5,
+        # where it is then) in its place (``fb``). The bit read is found in two halves: R3
+        # ANDs each bitmap's word with the page's one-hot mask for it (``m0``/``m1``, set up at
+        # R2 from the mask R1 decodes: zero but for the page's epoch, and without a collision)
+        # and ORs it in groups of four, R4 ORs the groups.
+        groups = WORD // 4
+
         def stage(name):
             return {
                 "valid": Signal(name=f"{name}_valid"),
                 "epoch": Signal(name=f"{name}_epoch"),
                 "word": Signal(range(nwords), name=f"{name}_word"),
                 "bit": Signal(range(WORD), name=f"{name}_bit"),
-                "fwd": Signal(3, name=f"{name}_fwd"),
+                "fwd": Signal(6, name=f"{name}_fwd"),
+                "mask": Signal(WORD, name=f"{name}_mask"),
+                "m0": Signal(WORD, name=f"{name}_m0"),
+                "m1": Signal(WORD, name=f"{name}_m1"),
+                "rd": Signal(2, name=f"{name}_rd"),  # each bitmap's read is the word's
+                "fb": Signal(name=f"{name}_fb"),
+                "seen": Signal(groups + 2, name=f"{name}_seen"),
                 "new": Signal(name=f"{name}_new"),
                 "data": Signal(WORD, name=f"{name}_data"),
             }
@@ -325,56 +365,91 @@ class DirtyTracker(wiring.Component):
             r1["epoch"].eq(s_epoch),
             r1["word"].eq(s_page[5:]),
             r1["bit"].eq(s_page[:5]),
+            r2["mask"].eq(Const(1, WORD) << r1["bit"]),
         ]
 
         def same(a, b):
             return b["valid"] & (a["word"] == b["word"]) & (a["epoch"] == b["epoch"])
 
-        m.d.sync += r2["fwd"].eq(Cat(same(r1, r2), same(r1, r3), same(r1, r4)))
+        ahead = (r2, r3, r4)
+        m.d.sync += r2["fwd"].eq(
+            Cat(
+                *(same(r1, b) for b in ahead),
+                *(same(r1, b) & (r1["bit"] == b["bit"]) for b in ahead),
+            )
+        )
         for a, b in ((r2, r1), (r3, r2)):
             m.d.sync += [a[k].eq(b[k]) for k in ("valid", "epoch", "word", "bit")]
-        m.d.sync += r3["fwd"].eq(r2["fwd"])
-        rams = [PipelinedRam(WORD, nwords) for _ in range(2)]
+        mask2 = r2["mask"]
+        rd2 = Mux(r2["fwd"][2], 0, _onehot(r2["epoch"]))
+        m.d.sync += [
+            r3["fwd"].eq(r2["fwd"]),
+            r3["mask"].eq(mask2),
+            r3["rd"].eq(rd2),
+            r3["m0"].eq(Mux(rd2[0], mask2, 0)),
+            r3["m1"].eq(Mux(rd2[1], mask2, 0)),
+            r3["fb"].eq(r2["fwd"][2] & (r5["data"] & mask2).any()),
+        ]
+        rams = [PipelinedRam(WORD, nwords, copies=ncopy) for _ in range(2)]
         for e, ram in enumerate(rams):
             m.submodules[f"bitmap{e}"] = ram
-        read = Mux(r3["epoch"], rams[1].r_data, rams[0].r_data)
-        old = Mux(
-            r3["fwd"][0],
-            r4["data"],
-            Mux(r3["fwd"][1], r5["data"], Mux(r3["fwd"][2], r6["data"], read)),
+        fwd = r3["fwd"]
+        read = Cat(
+            (rams[0].r_data[i] & r3["rd"][0]) | (rams[1].r_data[i] & r3["rd"][1])
+            for i in range(WORD)
         )
-        mask = Const(1, WORD) << r3["bit"]
+        hit = Cat(
+            (rams[0].r_data[i] & r3["m0"][i]) | (rams[1].r_data[i] & r3["m1"][i])
+            for i in range(WORD)
+        )
+        old = read | mux_onehot(fwd[:3], [r4["data"], r5["data"], r6["data"]])
         m.d.sync += [
             *(r4[k].eq(r3[k]) for k in ("valid", "epoch", "word", "bit")),
-            r4["data"].eq(old | mask),
-            r4["new"].eq(~(old & mask).any()),
+            r4["data"].eq(old | r3["mask"]),
+            r4["seen"].eq(
+                Cat(
+                    *(hit[4 * g : 4 * g + 4].any() for g in range(groups)),
+                    fwd[3:].any(),
+                    r3["fb"],
+                )
+            ),
         ]
+        m.d.comb += r4["new"].eq(~r4["seen"].any())
         for a, b in ((r5, r4), (r6, r5)):
             m.d.sync += [a[k].eq(b[k]) for k in ("valid", "epoch", "word", "data")]
-        new = r4["valid"] & r4["new"]
-        count(self.new_pages, new)
 
         # ---- 7. the log: a page's first dirty in its epoch ----
-        m.submodules.logq = logq = fifo.SyncFIFOBuffered(
-            width=self._log_layout.size, depth=self._log_depth
-        )
-        page4 = Cat(r4["bit"], r4["word"])
+        # The entry is offered a cycle after R4 (``lw``), from registers, so that the log's
+        # count and its full flag are a LUT or two from flip-flops.
+        lw_valid, lw_epoch = Signal(name="lw_valid"), Signal(name="lw_epoch")
+        lw_page = Signal(range(npages), name="lw_page")
+        m.d.sync += [
+            lw_valid.eq(r4["valid"] & r4["new"]),
+            lw_page.eq(Cat(r4["bit"], r4["word"])),
+            lw_epoch.eq(r4["epoch"]),
+        ]
+        count(self.new_pages, lw_valid)
+        m.submodules.logq = logq = BramFifo(width=self._log_layout.size, depth=self._log_depth)
         m.d.comb += [
-            logq.w_en.eq(new),
-            logq.w_data.eq(Cat(page4, r4["epoch"])),
+            logq.w_en.eq(lw_valid),
+            logq.w_data.eq(Cat(lw_page, lw_epoch)),
             self.log.valid.eq(logq.r_rdy),
             self.log.payload.eq(logq.r_data),
             logq.r_en.eq(self.log.ready),
             self.log_level.eq(logq.level),
             self.irq.eq((logq.level >= self.log_threshold) | ~logq.w_rdy),
         ]
-        lost = new & ~logq.w_rdy
+        lost = lw_valid & ~logq.w_rdy
         count(self.log_overflows, lost)
 
         # ---- 8. flips and the read-out of the ended epoch ----
         # ``busy`` from a flip until the ended epoch is read out. The read-out waits until no
         # page of that epoch is queued or in the read-modify-write, then reads each word of its
-        # bitmap, clears it, and offers its set bits, lowest first.
+        # bitmap, clears it, and offers its set bits, lowest first, one per cycle.
+        # The word is taken in groups of ``GROUP`` bits: per group a registered flag (bits set)
+        # and the index of its lowest set bit, worked out in ``prep`` and then kept up as its
+        # bits are offered (each from the group's bits alone), so that the page offered is the
+        # lowest group's index, picked by the flags, never a priority encoder of the word.
         busy = Signal()
         scan_on = Signal()  # past the drain: the ended epoch's bitmap is the read-out's
         prev = ~cur
@@ -389,58 +464,124 @@ class DirtyTracker(wiring.Component):
             a_valid & (a_epoch == prev),
         ).any()
         quiet = (Mux(prev, pending[1], pending[0]) == 0) & ~in_pipe
-        idx = Signal(range(nwords + 1))
+        idx = Signal(range(nwords + 1))  # the next word to read
+        word = Signal(range(nwords))  # the word being offered
+        last = Signal()  # ... is the last
         bits = Signal(WORD)
-        scan_addr = Signal(range(nwords))
-        scan_clear = Signal()
-        m.d.comb += scan_addr.eq(idx[: len(scan_addr)])
+        ngroups = WORD // GROUP
+        gbits = [bits[k * GROUP : (k + 1) * GROUP] for k in range(ngroups)]
+        nz = Signal(ngroups)  # in ``emit``: each group's bits, any set
+        lows = [Signal(range(GROUP), name=f"low{k}") for k in range(ngroups)]  # ... the lowest
+        lowm = [Signal(GROUP, name=f"lowm{k}") for k in range(ngroups)]  # ... it, one-hot
+
+        def lowest(v):
+            return encode(first_one(v))
+
+        # The read-out's address is ``idx`` a cycle late (copies by the block RAMs), and ``idx``
+        # moves on as soon as its word is taken, so the next word is read while this one is
+        # offered: ``settle`` counts the cycles until the bitmap's output register holds it.
+        settle = Signal(range(3))
+        ready = settle == 0
+        to_take = Signal()  # the next cycle is ``take``
+        with m.If(~ready):
+            m.d.sync += settle.eq(settle - 1)
         with m.FSM() as fsm:
-            with m.State("idle"):
+            with m.State("idle"):  # idx is 0
                 with m.If(flipped):
-                    m.d.sync += [cur.eq(~cur), busy.eq(1), idx.eq(0)]
+                    m.d.sync += [cur.eq(~cur), busy.eq(1)]
                     m.next = "drain"
-            with m.State("drain"):
+            with m.State("drain"):  # word 0 is read now, with the drained pages' writes in it
                 with m.If(quiet):
                     m.d.sync += scan_on.eq(1)
-                    m.next = "read"
-            with m.State("read"):  # the address goes out now, the word is there in two cycles
-                m.next = "wait"
+                    m.next = "wait"
             with m.State("wait"):
-                m.next = "take"
-            with m.State("take"):
-                m.d.comb += scan_clear.eq(1)
-                m.d.sync += bits.eq(Mux(prev, rams[1].r_data, rams[0].r_data))
+                with m.If(ready):
+                    m.d.comb += to_take.eq(1)
+                    m.next = "take"
+            with m.State("take"):  # the word, and a write of 0 over it
+                m.d.sync += [
+                    bits.eq(Mux(prev, rams[1].r_data, rams[0].r_data)),
+                    word.eq(idx),
+                    last.eq(idx == nwords - 1),
+                    idx.eq(idx + 1),
+                    settle.eq(2),
+                ]
+                m.next = "prep"
+            with m.State("prep"):
+                m.d.sync += nz.eq(Cat(g.any() for g in gbits))
+                for g, low, lm in zip(gbits, lows, lowm, strict=True):
+                    m.d.sync += [low.eq(lowest(g)), lm.eq(first_one(g))]
                 m.next = "emit"
             with m.State("emit"):
-                low = first_one(bits)
-                m.d.comb += [
-                    self.dirty.valid.eq(bits.any()),
-                    self.dirty.payload.eq(Cat(encode(low)[:5], scan_addr)),
-                ]
-                with m.If(~bits.any()):
-                    with m.If(idx == nwords - 1):
-                        m.d.sync += [busy.eq(0), scan_on.eq(0)]
+                with m.If(~nz.any()):
+                    with m.If(last):
+                        m.d.sync += [busy.eq(0), scan_on.eq(0), idx.eq(0)]
                         m.next = "idle"
+                    with m.Elif(ready):
+                        m.d.comb += to_take.eq(1)
+                        m.next = "take"
                     with m.Else():
-                        m.d.sync += idx.eq(idx + 1)
-                        m.next = "read"
-                with m.Elif(self.dirty.ready):
-                    m.d.sync += bits.eq(bits & ~low)
+                        m.next = "wait"
+        # The pages on offer: ``nz`` is zero but in ``emit`` (it is loaded at the end of ``prep``
+        # and ``emit`` ends once it is zero), so no state decode lies before the offer.
+        group = first_one(nz)
+        m.d.comb += [
+            self.dirty.valid.eq(nz.any()),
+            self.dirty.payload.eq(Cat(mux_onehot(group, lows), encode(group), word)),
+        ]
+        # The group's lowest bit goes; the next is its second lowest.
+        for k, (g, low, lm) in enumerate(zip(gbits, lows, lowm, strict=True)):
+            rest = g & ~lm
+            with m.If(group[k] & self.dirty.ready):
+                m.d.sync += [
+                    g.eq(rest),
+                    low.eq(lowest(g & ~first_one(g))),
+                    lm.eq(first_one(g & ~first_one(g))),
+                    nz[k].eq((g & ~first_one(g)).any()),
+                ]
         # The epoch that becomes current starts clean: its flag was read with its read-out.
         ov_clear = Mux(flipped, _onehot(prev), 0)
-        m.d.sync += ov.eq((ov & ~ov_clear) | ov_set | Mux(lost, _onehot(r4["epoch"]), 0))
+        m.d.sync += ov.eq((ov & ~ov_clear) | ov_set | Mux(lost, _onehot(lw_epoch), 0))
 
         # ---- the bitmaps' ports: the current epoch's for the RMW, the other's for the read-out
+        # Every address and enable is picked, by a LUT by each block RAM, from registers that
+        # come in a copy per four block RAMs (``replicas``), each loaded a cycle ahead: the RMW's
+        # read address (R1's word) and its write (R4's), the read-out's address (``idx``) and
+        # its clear (in ``take``). The RMW never reads or writes the bitmap being read out (its
+        # epoch's updates have drained), so an enable alone picks each address.
+        ports = []
         for e, ram in enumerate(rams):
-            scanning = scan_on & (prev == e)
+            rmw_rd = replicas(m, platform, s_active & (s_epoch == e), ncopy, name=f"rmw_rd{e}")
+            rmw_ra = replicas(m, platform, s_page[5:], ncopy, name=f"rmw_ra{e}")
+            rmw_wr = replicas(
+                m, platform, r3["valid"] & (r3["epoch"] == e), ncopy, name=f"rmw_wr{e}"
+            )
+            rmw_wa = replicas(m, platform, r3["word"], ncopy, name=f"rmw_wa{e}")
+            scan_a = replicas(m, platform, idx[: len(r1["word"])], ncopy, name=f"scan_a{e}")
+            clear_next = to_take & (prev == e)  # the clear is in ``take``
+            clear = replicas(m, platform, clear_next, ncopy, name=f"clear{e}")
+            ports.append(
+                SimpleNamespace(
+                    rmw_rd=rmw_rd,
+                    rmw_ra=rmw_ra,
+                    rmw_wr=rmw_wr,
+                    rmw_wa=rmw_wa,
+                    scan_a=scan_a,
+                    clear=clear,
+                )
+            )
+            width = dp16kd_mode(nwords)[0]
             m.d.comb += [
                 ram.r_en.eq(1),
                 ram.r_oe.eq(1),
-                ram.r_addr[0].eq(Mux(scanning, scan_addr, r1["word"])),
-                ram.w_en[0].eq(Mux(scanning, scan_clear, r4["valid"] & (r4["epoch"] == e))),
-                ram.w_addr[0].eq(Mux(scanning, scan_addr, r4["word"])),
-                ram.w_data.eq(Mux(scanning, 0, r4["data"])),
+                ram.w_data.eq(Cat(r4["data"][i] & ~clear[i // width % ncopy] for i in range(WORD))),
             ]
+            for k in range(ncopy):
+                m.d.comb += [
+                    ram.r_addr[k].eq(Mux(rmw_rd[k], rmw_ra[k], scan_a[k])),
+                    ram.w_en[k].eq(clear[k] | rmw_wr[k]),
+                    ram.w_addr[k].eq(Mux(clear[k], scan_a[k], rmw_wa[k])),
+                ]
         # For the formal harnesses (``hdl/gpu/formal.py``): the state their invariants name.
         self.probe = SimpleNamespace(
             cur=cur,
@@ -460,15 +601,27 @@ class DirtyTracker(wiring.Component):
             s_page=s_page,
             s_last=s_last,
             s_epoch=s_epoch,
+            s_rem=s_rem,
+            s_one=s_one,
             pending=pending,
             r=r,
             rams=rams,
+            ports=ports,
+            lw_valid=lw_valid,
+            lw_page=lw_page,
+            lw_epoch=lw_epoch,
             logq=logq,
             ov=ov,
             busy=busy,
             scan_on=scan_on,
             fsm=fsm,
             idx=idx,
+            settle=settle,
+            word=word,
+            last=last,
             bits=bits,
+            nz=nz,
+            lows=lows,
+            lowm=lowm,
         )
         return m
