@@ -120,7 +120,7 @@ class DirtyTracker:
         TrackerError
             The previous epoch has not been read out yet.
         """
-        if self._prev is not None:
+        if not self.can_flip:
             raise TrackerError(f"flip refused: epoch {self.epoch - 1} has not been read out")
         self._prev, self._cur = self._cur, set()
         self._prev_overflow, self._overflow = self._overflow, False

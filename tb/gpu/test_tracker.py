@@ -22,41 +22,19 @@ import random
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Combine, RisingEdge
-from cocotbext.axi import (
-    AxiBurstType,
-    AxiLiteBus,
-    AxiLiteMaster,
-    AxiMasterWrite,
-    AxiRamWrite,
-    AxiWriteBus,
-)
+from cocotbext.axi import AxiBurstType, AxiMasterWrite, AxiRamWrite, AxiWriteBus
 
 from models.gpu.axi import Aw, Burst
 from models.gpu.vgpu import Vgpu
 from models.gpu.workload import play, random_commands, setup
-from vmassist.formats.gpu import GPU_CSR, GPU_ID
+from vmassist.formats.gpu import GPU_ID
 
+from .regs import Registers
 from .score import Seen, check
 
 PAGE_BITS = int(os.environ.get("GPU_PAGE_BITS", "12"))
 APERTURE_BITS = int(os.environ.get("GPU_APERTURE_BITS", "20"))
 WRITES = int(os.environ.get("GPU_WRITES", "600"))
-COUNTERS = ("writes", "new_pages", "log_overflows", "outside", "op_drops")
-
-
-class Registers:
-    """The tracker's registers, by name and field (:data:`~vmassist.formats.gpu.GPU_CSR`)."""
-
-    def __init__(self, master: AxiLiteMaster):
-        self.master = master
-
-    async def read(self, name: str) -> dict[str, int]:
-        reg = GPU_CSR[name]
-        return reg.unpack(await self.master.read_qword(reg.offset))
-
-    async def write(self, name: str, **fields: int) -> None:
-        reg = GPU_CSR[name]
-        await self.master.write_qword(reg.offset, reg.pack(**fields))
 
 
 class TrackerTB:
@@ -84,9 +62,7 @@ class TrackerTB:
             dut.rst,
             size=2 * self.aperture,
         )
-        self.regs = Registers(
-            AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk, dut.rst)
-        )
+        self.regs = Registers(dut)
         self.streamed: list[int] = []  # pages taken from the ``dirty`` stream
         self.writes: list[tuple[int, bytes]] = []  # a command stream's writes
 
@@ -214,9 +190,7 @@ class TrackerTB:
                 await RisingEdge(self.dut.clk)
         else:
             await self.pop_log()
-        self.seen.counters = {
-            name: (await self.regs.read(name.upper()))["count"] for name in COUNTERS
-        }
+        self.seen.counters = await self.regs.counters()
 
     def check_memory(self) -> None:
         """Every byte the memory holds (written with a non-zero value) inside the aperture lies

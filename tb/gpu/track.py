@@ -18,14 +18,13 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from models.gpu.axi import pages_touched
 from models.gpu.trace import FLIP, load_trace
 from models.gpu.tracker import EpochReport
 from vmassist.formats.gpu import APERTURE, PAGE_BITS
 
-from .test_tracker import Registers
+from .regs import Registers
 
 
 class TraceDriver:
@@ -37,11 +36,9 @@ class TraceDriver:
         self.log_always = log_always
         self.dut = dut
         Clock(dut.clk, 10, unit="ns").start()
-        self.regs = Registers(
-            AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk, dut.rst)
-        )
+        self.regs = Registers(dut)
         self.pages: list[int] = []
-        self.epochs: list[dict] = []
+        self.epochs: list[EpochReport] = []
 
     async def reset(self) -> None:
         dut = self.dut
@@ -106,9 +103,5 @@ async def track(dut):
             await drv.flip()
         else:
             await drv.write(item)
-    counters = {
-        name: (await drv.regs.read(name))["count"]
-        for name in ("WRITES", "NEW_PAGES", "LOG_OVERFLOWS", "OUTSIDE", "OP_DROPS")
-    }
     epochs = [{"epoch": e.epoch, "pages": e.pages, "overflow": e.overflow} for e in drv.epochs]
-    Path(os.environ["GPU_RESULT"]).write_text(json.dumps({"epochs": epochs, "counters": counters}))
+    Path(os.environ["GPU_RESULT"]).write_text(json.dumps({"epochs": epochs}))
