@@ -248,6 +248,13 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
 def _run_arguments(p: argparse.ArgumentParser) -> None:
     """The options every run command shares: where it runs, where its output goes."""
     p.add_argument(
@@ -256,6 +263,60 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", required=True, type=Path, help="output directory")
     p.add_argument("--seed", metavar="N", type=_int, help="random seed for the testbench")
     p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+
+
+_SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 7: "SIGBUS", 11: "SIGSEGV"}
+
+
+def _cmd_xlate_run(args: argparse.Namespace) -> int:
+    import time
+
+    from models.xlate.machine import Machine
+
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+
+    def write(stream):  # the guest's output as it comes, not at its exit
+        def put(data: bytes) -> None:
+            stream.write(data)
+            stream.flush()
+
+        return put
+
+    m = Machine(
+        args.program, args.args, tier=args.tier, stdin=sys.stdin.buffer, stdout=write(out),
+        stderr=write(err),
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    if args.check == "unicorn":
+        from models.xlate.lockstep import LockstepMismatch, check
+
+        try:
+            result = check(m, max_instructions=args.max_insns)
+        except LockstepMismatch as e:
+            print(f"vmassist: {args.program}: lockstep mismatch with Unicorn\n{e}", file=sys.stderr)
+            return 70
+        status = result.status
+    else:
+        status = m.run(args.max_insns)
+    seconds = time.perf_counter() - t0
+    if args.stats:
+        mips = m.cpu.instret / seconds / 1e6 if seconds else 0.0
+        print(
+            f"vmassist: {args.tier}: {m.cpu.instret} instructions in {seconds:.3f} s "
+            f"({mips:.2f} MIPS), {m.kernel.syscalls} syscalls, {m.mem.walks} page walks",
+            file=sys.stderr,
+        )
+    if m.signal is not None:
+        name = _SIGNALS.get(m.signal.signal, f"signal {m.signal.signal}")
+        print(f"vmassist: {args.program}: guest killed by {name}: {m.signal}", file=sys.stderr)
+    if status is None:
+        print(
+            f"vmassist: {args.program}: stopped after {args.max_insns} instructions "
+            f"(--max-insns), pc {m.cpu.pc:#x}",
+            file=sys.stderr,
+        )
+        return 124
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,6 +333,7 @@ examples:
   vmassist mmu run --scenario s.toml --sim verilator --waves --out out/vl
   vmassist nic replay --rules rules.toml --pcap in.pcap --sim model --out out/nic
   vmassist gpu track --trace aw.csv --sim icarus --out out/gpu
+  vmassist xlate run build/xlate/crc32.elf --tier native --check unicorn
 
 Bad input gives one line on stderr and exit status 2. Run 'vmassist COMMAND --help' for more.""",
     )
@@ -432,6 +494,46 @@ at its last committed checkpoint. The simulators give the same outputs as the mo
     p.add_argument("--workload", metavar="W.toml", required=True, help="workload file")
     _run_arguments(p)
     p.set_defaults(func=_cmd_gpu_run)
+    p = sub.add_parser(
+        "xlate",
+        help="run RISC-V guest programs through the translation layer",
+        formatter_class=_FORMATTER,
+        description="Translation-layer commands.",
+        epilog="""\
+examples:
+  vmassist xlate run build/xlate/crc32.elf --tier native
+  vmassist xlate run build/xlate/sort.elf --tier block --check unicorn -- 4""",
+    )
+    xl = p.add_subparsers(dest="xlate_command", metavar="COMMAND", required=True)
+    p = xl.add_parser(
+        "run",
+        help="run a static RV64IMAC Linux executable",
+        formatter_class=_FORMATTER,
+        description="Run PROG (a static RV64IMAC Linux ELF, soft-float ABI) on one tier of the "
+        "translation layer, inside the modelled VM: its memory goes through the guest page "
+        "tables and the EPT of models/vmm. The guest's stdin, stdout and stderr are this "
+        "command's; its exit status is this command's (128 + N when it dies of signal N).",
+        epilog="""\
+examples:
+  vmassist xlate run build/xlate/crc32.elf
+  vmassist xlate run build/xlate/sieve.elf --tier native --stats -- 50
+  vmassist xlate run build/xlate/smc.elf --tier block --check unicorn
+
+Tiers: interp (the reference interpreter), block (basic blocks as Python source), native
+(basic blocks as x86-64 machine code). --check unicorn runs the program in lockstep with
+Unicorn's RISC-V engine, comparing registers and written memory at every block boundary; a
+mismatch prints the first diverging instruction and exits 70. A file that is not a static
+RISC-V ELF64 executable is an error (exit 2).""",
+    )
+    p.add_argument("program", metavar="PROG.elf", help="the guest executable")
+    p.add_argument("args", metavar="ARG", nargs="*", help="the guest's arguments (after --)")
+    p.add_argument("--tier", choices=("interp", "block", "native"), default="native",
+                   help="translation tier (default: native)")  # fmt: skip
+    p.add_argument("--check", choices=("unicorn",), help="lockstep check against this engine")
+    p.add_argument("--max-insns", metavar="N", type=_positive_int, default=None,
+                   help="stop after N guest instructions (exit 124)")  # fmt: skip
+    p.add_argument("--stats", action="store_true", help="print instructions and MIPS on stderr")
+    p.set_defaults(func=_cmd_xlate_run)
     return parser
 
 

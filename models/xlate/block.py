@@ -24,8 +24,17 @@ from dataclasses import dataclass, field
 from vmassist.formats.mmu import AccessKind
 
 from .interp import execute
-from .isa import BRANCHES, COUNTERS, ENDS_BLOCK, LOADS, MASK64, STORES, IllegalInstruction, Insn
-from .isa import decode
+from .isa import (
+    BRANCHES,
+    COUNTERS,
+    ENDS_BLOCK,
+    LOADS,
+    MASK64,
+    STORES,
+    IllegalInstruction,
+    Insn,
+    decode,
+)
 from .linux import SIGILL, SIGSEGV, SIGTRAP, Cpu, GuestSignal, Linux
 from .memory import PAGE_BYTES, AddressSpace, SegFault
 
@@ -327,7 +336,7 @@ class BlockTranslator:
             raise GuestSignal(SIGILL if "illegal" in why else SIGSEGV, pc, why)
         src, lines = translate_source(insns, pcs)
         ns = dict(_NAMESPACE)
-        exec(compile(src, f"<block {pc:#x}>", "exec"), ns)  # noqa: S102 - our own generated code
+        exec(compile(src, f"<block {pc:#x}>", "exec"), ns)
         end = pcs[-1] + insns[-1].size - 1
         pages = frozenset({pc >> 12, end >> 12})
         for p in pages:

@@ -66,7 +66,9 @@ def read_elf(path: str | os.PathLike[str]) -> Image:
     if raw[:4] != b"\x7fELF":
         raise UserError(name, "not an ELF file (no \\x7fELF magic)", "e_ident")
     if len(raw) < 64:
-        raise UserError(name, f"truncated: {len(raw)} bytes, shorter than an ELF64 header", "header")
+        raise UserError(
+            name, f"truncated: {len(raw)} bytes, shorter than an ELF64 header", "header"
+        )
     if raw[4] != 2:
         raise UserError(name, f"ELF class {raw[4]}: need ELFCLASS64 (RV64)", "e_ident[EI_CLASS]")
     if raw[5] != 1:
@@ -88,7 +90,9 @@ def read_elf(path: str | os.PathLike[str]) -> Image:
             )
         phoff, phnum, phentsize = (elf.header[k] for k in ("e_phoff", "e_phnum", "e_phentsize"))
         if phoff + phnum * phentsize > len(raw):
-            raise UserError(name, f"truncated: program headers end past {len(raw)} bytes", "e_phoff")
+            raise UserError(
+                name, f"truncated: program headers end past {len(raw)} bytes", "e_phoff"
+            )
         segments = []
         phoff_vaddr = 0
         for i, seg in enumerate(elf.iter_segments()):

@@ -10,8 +10,19 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Insn", "decode", "insn_length", "IllegalInstruction", "MASK64", "sext", "BRANCHES",
-           "LOADS", "STORES", "COUNTERS", "ENDS_BLOCK"]
+__all__ = [
+    "Insn",
+    "decode",
+    "insn_length",
+    "IllegalInstruction",
+    "MASK64",
+    "sext",
+    "BRANCHES",
+    "LOADS",
+    "STORES",
+    "COUNTERS",
+    "ENDS_BLOCK",
+]
 
 MASK64 = (1 << 64) - 1
 
@@ -83,8 +94,10 @@ _OP32 = {
     (0, 0): "addw", (0x20, 0): "subw", (0, 1): "sllw", (0, 5): "srlw", (0x20, 5): "sraw",
     (1, 0): "mulw", (1, 4): "divw", (1, 5): "divuw", (1, 6): "remw", (1, 7): "remuw",
 }  # fmt: skip
-_AMO = {0x02: "lr", 0x03: "sc", 0x01: "amoswap", 0x00: "amoadd", 0x04: "amoxor", 0x0C: "amoand",
-        0x08: "amoor", 0x10: "amomin", 0x14: "amomax", 0x18: "amominu", 0x1C: "amomaxu"}  # fmt: skip
+_AMO = {
+    0x02: "lr", 0x03: "sc", 0x01: "amoswap", 0x00: "amoadd", 0x04: "amoxor", 0x0C: "amoand",
+    0x08: "amoor", 0x10: "amomin", 0x14: "amomax", 0x18: "amominu", 0x1C: "amomaxu",
+}  # fmt: skip
 _LOAD3 = ("lb", "lh", "lw", "ld", "lbu", "lhu", "lwu")
 _STORE3 = ("sb", "sh", "sw", "sd")
 _BRANCH3 = {0: "beq", 1: "bne", 4: "blt", 5: "bge", 6: "bltu", 7: "bgeu"}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from .elf import Image, load_elf
-from .memory import PAGE_BYTES, AddressSpace, Area
+from .memory import PAGE_BYTES, AddressSpace, Area, SegFault
 
 __all__ = ["Cpu", "GuestExit", "GuestSignal", "Linux", "STACK_TOP", "SYSCALLS", "ENOSYS"]
 
@@ -50,7 +52,7 @@ class Cpu:
     """The guest's architectural state: ``x[0..31]`` (unsigned 64-bit, ``x[0]`` stays 0), ``pc``,
     retired instructions, the LR/SC reservation."""
 
-    __slots__ = ("x", "pc", "instret", "resv")
+    __slots__ = ("instret", "pc", "resv", "x")
 
     def __init__(self, pc: int = 0) -> None:
         self.x = [0] * 32
@@ -73,8 +75,8 @@ class Linux:
 
     Parameters
     ----------
-    stdin : bytes
-        What ``read(0, ...)`` returns, then end of file.
+    stdin : bytes or binary file
+        What ``read(0, ...)`` reads from, then end of file.
     stdout, stderr : callable
         Called with every byte string the guest writes to fd 1 / fd 2.
 
@@ -86,12 +88,11 @@ class Linux:
         System calls made.
     """
 
-    stdin: bytes = b""
+    stdin: bytes | BinaryIO = b""
     stdout: Callable[[bytes], object] = lambda b: None
     stderr: Callable[[bytes], object] = lambda b: None
     unknown: list[tuple[int, int]] = field(default_factory=list)
     syscalls: int = 0
-    _stdin_pos: int = 0
     _heap: Area | None = None
     _brk: int = 0
 
@@ -142,6 +143,14 @@ class Linux:
         if num in (93, 94):
             raise GuestExit(a0 & 0xFF)
         name = SYSCALLS.get(num)
+        try:
+            ret = self._dispatch(name, num, cpu, mem, a0, a1, a2)
+        except SegFault:  # a bad buffer pointer: Linux answers -EFAULT
+            ret = -EFAULT
+        x[10] = ret & ((1 << 64) - 1)
+
+    def _dispatch(self, name: str | None, num: int, cpu: Cpu, mem: AddressSpace, a0: int, a1: int,
+                  a2: int) -> int:  # fmt: skip
         if name is None:
             self.unknown.append((num, cpu.pc))
             log.warning("unknown syscall %d at pc %#x: -ENOSYS", num, cpu.pc)
@@ -161,15 +170,16 @@ class Linux:
             if a0 != 0:
                 ret = -EBADF
             else:
-                data = self.stdin[self._stdin_pos : self._stdin_pos + a2]
+                if isinstance(self.stdin, bytes):
+                    self.stdin = io.BytesIO(self.stdin)
+                data = self.stdin.read(min(a2, 1 << 20))
                 mem.write_bytes(a1, data)
-                self._stdin_pos += len(data)
                 ret = len(data)
         elif name == "close":
             ret = 0 if a0 <= 2 else -EBADF
         else:  # brk
             ret = self._do_brk(a0)
-        x[10] = ret & ((1 << 64) - 1)
+        return ret
 
     def _write(self, mem: AddressSpace, fd: int, buf: int, n: int) -> int:
         if fd not in (1, 2):

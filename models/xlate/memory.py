@@ -22,8 +22,6 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vmassist.formats.mmu import GPT_GPA_BASE, GPT_PAGES, AccessKind, Fault, PageSize
-
 from models.vmm.memory import PAGE_BYTES, SparseMemory
 from models.vmm.paging import (
     GUEST_TABLE_PAGES,
@@ -35,6 +33,7 @@ from models.vmm.paging import (
     ref_translate,
     zero_page,
 )
+from vmassist.formats.mmu import GPT_GPA_BASE, GPT_PAGES, AccessKind, Fault, PageSize
 
 __all__ = ["AddressSpace", "Area", "SegFault", "RAM_HPA", "PAGE_BYTES"]
 
