@@ -73,6 +73,13 @@ def read_elf(path: str | os.PathLike[str]) -> Image:
         raise UserError(name, f"ELF class {raw[4]}: need ELFCLASS64 (RV64)", "e_ident[EI_CLASS]")
     if raw[5] != 1:
         raise UserError(name, "big-endian: RISC-V is little-endian", "e_ident[EI_DATA]")
+    shoff, shentsize, shnum = (
+        int.from_bytes(raw[a:b], "little") for a, b in ((40, 48), (58, 60), (60, 62))
+    )
+    if shoff + shentsize * shnum > len(raw):
+        raise UserError(
+            name, f"truncated: section headers end past the file's {len(raw)} bytes", "e_shoff"
+        )
     try:
         elf = ELFFile(io.BytesIO(raw))
         machine = elf.header["e_machine"]
