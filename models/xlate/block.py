@@ -171,8 +171,9 @@ def _fetch_block(mem: AddressSpace, pc: int) -> tuple[list[Insn], list[int], str
 
 
 def translate_source(insns: list[Insn], pcs: list[int]) -> tuple[str, list[int]]:
-    """Python source of the block function ``blk(cpu, x, tr, tw, ram, mem, k)`` and the line
-    each instruction's code starts on."""
+    """Python source of the block function ``blk(cpu)`` and the line each instruction's code
+    starts on. The function finds the registers, the softmmu TLB, the RAM, the address space,
+    the kernel and the decoded instructions in its default arguments (fast locals)."""
     used = sorted({r for i in insns for r in (i.rd, i.rs1, i.rs2) if r})
     written = sorted({i.rd for i in insns if i.rd})
     body: list[str] = []
@@ -283,7 +284,7 @@ def translate_source(insns: list[Insn], pcs: list[int]) -> tuple[str, list[int]]
     if not ended:
         body += [wb_all, f"cpu.instret = n0 + {n}", f"return {pcs[-1] + insns[-1].size}"]
     head = [
-        "def blk(cpu, x, tr, tw, ram, mem, kern, I):",
+        "def blk(cpu, x=X, tr=TR, tw=TW, ram=RAM, mem=MEM, kern=KERN, I=INSNS):",
         "    n0 = cpu.instret",
         *(f"    r{r} = x[{r}]" for r in used),
         "    try:",
@@ -335,7 +336,9 @@ class BlockTranslator:
             assert why is not None
             raise GuestSignal(SIGILL if "illegal" in why else SIGSEGV, pc, why)
         src, lines = translate_source(insns, pcs)
-        ns = dict(_NAMESPACE)
+        mem = self.mem
+        ns = dict(_NAMESPACE, X=self.cpu.x, TR=mem.tlb_r, TW=mem.tlb_w, RAM=mem.ram, MEM=mem,
+                  KERN=self.kernel, INSNS=insns)  # fmt: skip
         exec(compile(src, f"<block {pc:#x}>", "exec"), ns)
         end = pcs[-1] + insns[-1].size - 1
         pages = frozenset({pc >> 12, end >> 12})
@@ -364,25 +367,24 @@ class BlockTranslator:
         return GuestSignal(SIGSEGV, self.cpu.pc, f"{kind} fault: {e}")
 
     def step_block(self) -> int:
-        cpu, mem = self.cpu, self.mem
+        cpu = self.cpu
         start = cpu.instret
         blk = self._lookup(cpu.pc)
         try:
-            cpu.pc = blk.fn(cpu, cpu.x, mem.tlb_r, mem.tlb_w, mem.ram, mem, self.kernel, blk.insns)
+            cpu.pc = blk.fn(cpu)
         except SegFault as e:
             raise self._fault(blk, start, e) from None
         return cpu.instret - start
 
     def run(self, limit: int | None = None) -> None:
-        cpu, mem, kern = self.cpu, self.mem, self.kernel
-        x, tr, tw, ram = cpu.x, mem.tlb_r, mem.tlb_w, mem.ram
+        cpu = self.cpu
         end = (1 << 62) if limit is None else cpu.instret + limit
         blocks = self.blocks
         blk = self._lookup(cpu.pc)
         start = cpu.instret
         try:
             while start < end:
-                pc = blk.fn(cpu, x, tr, tw, ram, mem, kern, blk.insns)
+                pc = blk.fn(cpu)
                 start = cpu.instret
                 nb = blk.links.get(pc)
                 if nb is None:

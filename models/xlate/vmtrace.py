@@ -8,10 +8,9 @@ shadow mode), each access must give the host-physical address the translation la
 
 from __future__ import annotations
 
-from vmassist.formats.mmu import AccessKind, PageSize
-
 from models.vmm.paging import guest_leaf, ref_translate
 from models.vmm.scenario import AccessOp, EptMapping, GuestMapping, Scenario
+from vmassist.formats.mmu import AccessKind, PageSize
 
 from .memory import RAM_HPA, AddressSpace
 
