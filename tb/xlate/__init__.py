@@ -1,0 +1,1 @@
+"""Translation-layer benchmark and demo (no HDL: the guest runs on the host)."""
