@@ -25,7 +25,8 @@ help: setup
 	@echo "vmassist make targets (each runs 'setup' first):"
 	@echo "  make demo      MMU: a VM on Verilator, EPT -> shadow switch, wp faults, a TLB fault caught;"
 	@echo "                 NIC: a capture replayed, bounced frames judged by the VMM and re-injected;"
-	@echo "                 GPU: a command workload checkpointed with the tracker RTL, one failover, as a timeline"
+	@echo "                 GPU: a command workload checkpointed with the tracker RTL, one failover, as a timeline;"
+	@echo "                 xlate: a RISC-V program on every tier inside the modelled VM, its translations on the MMU RTL"
 	@echo "  make test      every test (pytest -n $(JOBS), the 15 slowest listed): models, Amaranth sim, cocotb on icarus+verilator, formal, CLI"
 	@echo "  make sim       the cocotb tests of one block on one simulator"
 	@echo "  make verilog   Verilog for every block into $(VERILOG_DIR)/, linted with verilator --lint-only -Wall"
@@ -33,7 +34,8 @@ help: setup
 	@echo "  make formal    every registered formal proof (yowasp-sby, yices, k-induction)"
 	@echo "  make synth     ECP5-85F synthesis: LUT/FF/BRAM and Fmax (build/synth/report.md)"
 	@echo "  make bench     MMU: refs per miss, cycles per translation; NIC: throughput, latency, VMM filter;"
-	@echo "                 GPU: downtime pages against stop-and-copy, prediction precision, downtime"
+	@echo "                 GPU: downtime pages against stop-and-copy, prediction precision, downtime;"
+	@echo "                 xlate: guest MIPS of interp, block, native against Unicorn and qemu-riscv64"
 	@echo "  make setup     create .venv, install pinned packages, check iverilog and Verilator"
 	@echo "  make clean     remove build/ and simulator build directories"
 	@echo ""
@@ -74,12 +76,12 @@ synth: setup
 bench: setup
 	@$(ENV) export WAVES=$(WAVES) $(if $(SEED),COCOTB_RANDOM_SEED=$(SEED)) && \
 	  $(STRICT) python -m tb.mmu.bench && $(STRICT) python -m tb.nic.bench && \
-	  $(STRICT) python -m tb.gpu.bench
+	  $(STRICT) python -m tb.gpu.bench && $(STRICT) python -m tb.xlate.bench
 
 demo: setup
 	@$(ENV) export WAVES=$(WAVES) $(if $(SEED),COCOTB_RANDOM_SEED=$(SEED)) && \
 	  $(STRICT) python -m tb.mmu.demo && $(STRICT) python -m tb.nic.demo && \
-	  $(STRICT) python -m tb.gpu.demo
+	  $(STRICT) python -m tb.gpu.demo && $(STRICT) python -m tb.xlate.demo
 
 clean: setup
 	rm -rf build sim_build results.xml
