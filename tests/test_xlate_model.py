@@ -71,8 +71,11 @@ void _start(void) {
 
 
 @pytest.mark.parametrize("tier", TIERS)
-def test_cli_gives_the_guest_stdout_stdin_and_status(hello: Path, tier: str) -> None:
-    r = vmassist("xlate", "run", str(hello), "--tier", tier, stdin=b"abc")
+@pytest.mark.parametrize("check", [(), ("--check", "unicorn")], ids=["alone", "lockstep"])
+def test_cli_gives_the_guest_stdout_stdin_and_status(
+    hello: Path, tier: str, check: tuple[str, ...]
+) -> None:
+    r = vmassist("xlate", "run", str(hello), "--tier", tier, *check, stdin=b"abc")
     assert (r.stdout, r.returncode, r.stderr) == (b"got 3: abc\n", 7, b"")
 
 
