@@ -16,81 +16,43 @@ from models.xlate.isa import ENDS_BLOCK, MASK64, Insn, decode
 from models.xlate.linux import Cpu, GuestExit, GuestSignal, Linux
 from models.xlate.memory import AddressSpace
 from models.xlate.native import KIND_NAMES, NativeTranslator
+from models.xlate.randgen import (
+    ALU_OPS,
+    AMO_OPS,
+    BRANCH_OPS,
+    CSR_OPS,
+    IMM_OPS,
+    LOAD_OPS,
+    SHIFT_OPS,
+    STORE_OPS,
+    encode,
+)
 from models.xlate.x86 import CC, Asm, Mem, Reg, reg_name
 
 CODE, CODE_BYTES = 0x10000, 0x4000
 DATA, DATA_BYTES = 0x20000, 0x4000
 INT64_MIN = 1 << 63
 
-# ---- a RISC-V encoder (the tests' only source of instruction words) ---------------------------
+# ---- instruction words: randgen's encoder (validated: immediates must be in range) -----------
 
-_R = {  # op: (opcode, funct3, funct7)
-    "add": (0x33, 0, 0), "sub": (0x33, 0, 0x20), "sll": (0x33, 1, 0), "slt": (0x33, 2, 0),
-    "sltu": (0x33, 3, 0), "xor": (0x33, 4, 0), "srl": (0x33, 5, 0), "sra": (0x33, 5, 0x20),
-    "or": (0x33, 6, 0), "and": (0x33, 7, 0), "mul": (0x33, 0, 1), "mulh": (0x33, 1, 1),
-    "mulhsu": (0x33, 2, 1), "mulhu": (0x33, 3, 1), "div": (0x33, 4, 1), "divu": (0x33, 5, 1),
-    "rem": (0x33, 6, 1), "remu": (0x33, 7, 1),
-    "addw": (0x3B, 0, 0), "subw": (0x3B, 0, 0x20), "sllw": (0x3B, 1, 0), "srlw": (0x3B, 5, 0),
-    "sraw": (0x3B, 5, 0x20), "mulw": (0x3B, 0, 1), "divw": (0x3B, 4, 1), "divuw": (0x3B, 5, 1),
-    "remw": (0x3B, 6, 1), "remuw": (0x3B, 7, 1),
-}  # fmt: skip
-_I = {"addi": (0x13, 0), "slti": (0x13, 2), "sltiu": (0x13, 3), "xori": (0x13, 4),
-      "ori": (0x13, 6), "andi": (0x13, 7), "addiw": (0x1B, 0), "jalr": (0x67, 0),
-      "lb": (0x03, 0), "lh": (0x03, 1), "lw": (0x03, 2), "ld": (0x03, 3), "lbu": (0x03, 4),
-      "lhu": (0x03, 5), "lwu": (0x03, 6)}  # fmt: skip
-_SH = {"slli": (0x13, 1, 0), "srli": (0x13, 5, 0), "srai": (0x13, 5, 0x400),
-       "slliw": (0x1B, 1, 0), "srliw": (0x1B, 5, 0), "sraiw": (0x1B, 5, 0x400)}  # fmt: skip
-_S = {"sb": 0, "sh": 1, "sw": 2, "sd": 3}
-_B = {"beq": 0, "bne": 1, "blt": 4, "bge": 5, "bltu": 6, "bgeu": 7}
-_AMO = {"lr": 0x02, "sc": 0x03, "amoswap": 0x01, "amoadd": 0x00, "amoxor": 0x04,
-        "amoand": 0x0C, "amoor": 0x08, "amomin": 0x10, "amomax": 0x14, "amominu": 0x18,
-        "amomaxu": 0x1C}  # fmt: skip
-_CSR = {"csrrw": 1, "csrrs": 2, "csrrc": 3, "csrrwi": 5, "csrrsi": 6, "csrrci": 7}
-_FIXED = {"ecall": 0x73, "ebreak": 0x00100073, "fence": 0x0FF0000F, "fence.i": 0x0000100F}
-R_OPS, I_OPS, SH_OPS = list(_R), [o for o in _I if o != "jalr"], list(_SH)
-LOAD_OPS, STORE_OPS = [o for o in _I if _I[o][0] == 3], list(_S)
+ALU_IMM_OPS = tuple(op for op in IMM_OPS if op not in SHIFT_OPS)
+I_OPS = (*ALU_IMM_OPS, *LOAD_OPS)
+AMO_NAMES = tuple(dict.fromkeys(op.partition(".")[0] for op in AMO_OPS))
+"""``amoswap``, ``amoadd``, ...: the AMOs without their width (LR/SC not among them)."""
+FIXED_OPS = ("ecall", "ebreak", "fence", "fence.i")
 
 
-def enc(op: str, rd: int = 0, rs1: int = 0, rs2: int = 0, imm: int = 0) -> int:
-    """The 32-bit encoding of ``op`` (``imm`` is the CSR number for ``csr*``)."""
-    if op in _FIXED:
-        return _FIXED[op]
-    if op in _R:
-        opc, f3, f7 = _R[op]
-        return f7 << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | rd << 7 | opc
-    if op in _I:
-        opc, f3 = _I[op]
-        return (imm & 0xFFF) << 20 | rs1 << 15 | f3 << 12 | rd << 7 | opc
-    if op in _SH:
-        opc, f3, hi = _SH[op]
-        return (hi | imm) << 20 | rs1 << 15 | f3 << 12 | rd << 7 | opc
-    if op in _S:
-        imm &= 0xFFF
-        return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | _S[op] << 12 | (imm & 31) << 7 | 0x23
-    if op in _B:
-        imm &= 0x1FFF
-        hi = (imm >> 12) << 31 | ((imm >> 5) & 0x3F) << 25
-        lo = ((imm >> 1) & 0xF) << 8 | ((imm >> 11) & 1) << 7
-        return hi | rs2 << 20 | rs1 << 15 | _B[op] << 12 | lo | 0x63
-    if op in ("lui", "auipc"):
-        return (imm & 0xFFFFF000) | rd << 7 | (0x37 if op == "lui" else 0x17)
-    if op == "jal":
-        imm &= 0x1FFFFF
-        return ((imm >> 20) << 31 | ((imm >> 1) & 0x3FF) << 21 | ((imm >> 11) & 1) << 20
-                | ((imm >> 12) & 0xFF) << 12 | rd << 7 | 0x6F)  # fmt: skip
-    if op in _CSR:
-        return (imm & 0xFFF) << 20 | rs1 << 15 | _CSR[op] << 12 | rd << 7 | 0x73
-    name, width = op.split(".")
-    return _AMO[name] << 27 | rs2 << 20 | rs1 << 15 | (2 if width == "w" else 3) << 12 \
-        | rd << 7 | 0x2F  # fmt: skip
+def upper20(bits: int) -> int:
+    """The ``lui``/``auipc`` immediate with the upper 20 of 32 ``bits``, sign-extended."""
+    return ((bits & 0xFFFFF000) ^ 0x8000_0000) - 0x8000_0000
 
 
 def li(rd: int, value: int) -> list[int]:
     """``lui`` + ``addiw``/``addi``: ``rd`` = a sign-extended 32-bit ``value``."""
     lo = ((value & 0xFFF) ^ 0x800) - 0x800
-    hi = (value - lo) & 0xFFFFF000
-    out = [enc("lui", rd, imm=hi)] if hi else []
-    return [*out, enc("addiw" if hi else "addi", rd, rd if hi else 0, imm=lo)]
+    hi = upper20(value - lo)
+    out = [encode("lui", rd, imm=hi)] if hi else []
+    return [*out, encode("addiw" if hi else "addi", rd, rd if hi else 0, imm=lo)]
 
 
 class Prog:
@@ -127,7 +89,7 @@ class Prog:
             else:
                 op, rs1, rs2, target, rd, at = v  # type: ignore[misc]
                 off = self.labels[target] - at
-                word = enc("jal", rd, imm=off) if op == "jal" else enc(op, 0, rs1, rs2, off)
+                word = encode("jal", rd, imm=off) if op == "jal" else encode(op, 0, rs1, rs2, off)
                 out += word.to_bytes(4, "little")
         return bytes(out)
 
@@ -266,14 +228,15 @@ def rand_alu(rng: random.Random) -> int:
     rd, rs1, rs2 = rng.choice(FREE), rng.randrange(32), rng.randrange(32)
     k = rng.random()
     if k < 0.45:
-        return enc(rng.choice(R_OPS), rd, rs1, rs2)
+        return encode(rng.choice(ALU_OPS), rd, rs1, rs2)
     if k < 0.75:
-        op = rng.choice(["addi", "slti", "sltiu", "xori", "ori", "andi", "addiw"])
-        return enc(op, rd, rs1, imm=rng.choice([0, 1, -1, 2047, -2048, rng.randrange(-2048, 2048)]))
+        op = rng.choice(ALU_IMM_OPS)
+        imms = [0, 1, -1, 2047, -2048, rng.randrange(-2048, 2048)]
+        return encode(op, rd, rs1, imm=rng.choice(imms))
     if k < 0.9:
-        op = rng.choice(SH_OPS)
-        return enc(op, rd, rs1, imm=rng.randrange(64 if op[-1] == "i" else 32))
-    return enc(rng.choice(["lui", "auipc"]), rd, imm=rng.getrandbits(32))
+        op = rng.choice(SHIFT_OPS)
+        return encode(op, rd, rs1, imm=rng.randrange(64 if op[-1] == "i" else 32))
+    return encode(rng.choice(["lui", "auipc"]), rd, imm=upper20(rng.getrandbits(32)))
 
 
 def rand_address(rng: random.Random, size: int) -> int:
@@ -295,9 +258,9 @@ def emit_access(p: Prog, rng: random.Random) -> None:
     imm = rng.randrange(-2048, 2048)
     p.w(*li(31, addr - imm))
     if load:
-        p.w(enc(op, rng.choice(FREE), 31, imm=imm))
+        p.w(encode(op, rng.choice(FREE), 31, imm=imm))
     else:
-        p.w(enc(op, 0, 31, rng.randrange(32), imm))
+        p.w(encode(op, 0, 31, rng.randrange(32), imm))
 
 
 def emit_atomic(p: Prog, rng: random.Random) -> None:
@@ -305,11 +268,11 @@ def emit_atomic(p: Prog, rng: random.Random) -> None:
     addr = DATA + rng.randrange(0, DATA_BYTES, 8)
     p.w(*li(31, addr))
     if rng.random() < 0.3:
-        p.w(enc(f"lr.{w}", rng.choice(FREE), 31))
-        p.w(enc(f"sc.{w}", rng.choice(FREE), 31, rng.randrange(32)))
+        p.w(encode(f"lr.{w}", rng.choice(FREE), 31))
+        p.w(encode(f"sc.{w}", rng.choice(FREE), 31, rng.randrange(32)))
     else:
-        name = rng.choice([n for n in _AMO if n not in ("lr", "sc")])
-        p.w(enc(f"{name}.{w}", rng.choice(FREE), 31, rng.randrange(32)))
+        name = rng.choice(AMO_NAMES)
+        p.w(encode(f"{name}.{w}", rng.choice(FREE), 31, rng.randrange(32)))
 
 
 def random_program(rng: random.Random, body: int = 60, iterations: int = 3) -> Prog:
@@ -339,30 +302,30 @@ def random_program(rng: random.Random, body: int = 60, iterations: int = 3) -> P
             nlabel += 1
             pending.append([name, rng.randrange(1, 5)])
             if rng.random() < 0.8:
-                p.branch(rng.choice(list(_B)), rng.randrange(32), rng.randrange(32), name)
+                p.branch(rng.choice(BRANCH_OPS), rng.randrange(32), rng.randrange(32), name)
             else:
                 p.branch("jal", 0, 0, name, rd=rng.choice(FREE))
         elif k < 0.87:
             skip = rng.randrange(2)  # over zero or one instruction
-            p.w(enc("auipc", 30), enc("addi", 30, 30, imm=12 + 4 * skip + rng.randrange(2)))
-            p.w(enc("jalr", rng.choice(FREE), 30, imm=0))
+            p.w(encode("auipc", 30), encode("addi", 30, 30, imm=12 + 4 * skip + rng.randrange(2)))
+            p.w(encode("jalr", rng.choice(FREE), 30, imm=0))
             if skip:
                 p.w(rand_alu(rng))
         elif k < 0.91:
             csr = rng.choice([0xC00, 0xC01, 0xC02])
-            p.w(enc(rng.choice(["csrrs", "csrrc"]), rng.choice(FREE), 0, imm=csr))
+            p.w(encode(rng.choice(["csrrs", "csrrc"]), rng.choice(FREE), 0, imm=csr))
         elif k < 0.95:
             emit_atomic(p, rng)
         elif k < 0.97:
             p.w(*li(17, 64), *li(10, 1), *li(11, DATA + rng.randrange(64)), *li(12, 5))
-            p.w(enc("ecall"))
+            p.w(encode("ecall"))
         else:
-            p.w(enc("fence"))
+            p.w(encode("fence"))
     for item in pending:
         p.label(item[0])  # type: ignore[arg-type]
-    p.w(enc("addi", 8, 8, imm=-1))
+    p.w(encode("addi", 8, 8, imm=-1))
     p.branch("bne", 8, 0, "top")
-    p.w(*li(17, 93), enc("ecall"))
+    p.w(*li(17, 93), encode("ecall"))
     return p
 
 
@@ -603,17 +566,21 @@ def test_assembler_labels_and_errors() -> None:
 def every_op_word(rng: random.Random) -> list[int]:
     """One random encoding of every instruction the decoder knows (32-bit forms)."""
     r = lambda: rng.randrange(32)  # noqa: E731
-    words = [enc(op, r(), r(), r()) for op in R_OPS]
-    words += [enc(op, r(), r(), imm=rng.randrange(-2048, 2048)) for op in I_OPS]
-    words += [enc(op, r(), r(), imm=rng.randrange(64 if op[-1] == "i" else 32)) for op in SH_OPS]
-    words += [enc(op, 0, r(), r(), rng.randrange(-2048, 2048)) for op in STORE_OPS]
-    words += [enc(op, 0, r(), r(), 2 * rng.randrange(-2048, 2048)) for op in _B]
-    words += [enc(op, r(), imm=rng.getrandbits(32)) for op in ("lui", "auipc")]
-    words += [enc("jal", r(), imm=2 * rng.randrange(-(1 << 19), 1 << 19))]
-    words += [enc("jalr", r(), r(), imm=rng.randrange(-2048, 2048))]
-    words += [enc(op, r(), r(), imm=rng.choice([0xC00, 0xC01, 0xC02, 0x300])) for op in _CSR]
-    words += [enc(f"{n}.{w}", r(), r(), 0 if n == "lr" else r()) for n in _AMO for w in "wd"]
-    words += list(_FIXED.values())
+    words = [encode(op, r(), r(), r()) for op in ALU_OPS]
+    words += [encode(op, r(), r(), imm=rng.randrange(-2048, 2048)) for op in I_OPS]
+    words += [
+        encode(op, r(), r(), imm=rng.randrange(64 if op[-1] == "i" else 32)) for op in SHIFT_OPS
+    ]
+    words += [encode(op, 0, r(), r(), rng.randrange(-2048, 2048)) for op in STORE_OPS]
+    words += [encode(op, 0, r(), r(), 2 * rng.randrange(-2048, 2048)) for op in BRANCH_OPS]
+    words += [encode(op, r(), imm=upper20(rng.getrandbits(32))) for op in ("lui", "auipc")]
+    words += [encode("jal", r(), imm=2 * rng.randrange(-(1 << 19), 1 << 19))]
+    words += [encode("jalr", r(), r(), imm=rng.randrange(-2048, 2048))]
+    csrs = [0xC00, 0xC01, 0xC02, 0x300]
+    words += [encode(op, r(), r(), imm=rng.choice(csrs)) for op in CSR_OPS]
+    lrsc = [f"{n}.{w}" for n in ("lr", "sc") for w in "wd"]
+    words += [encode(op, r(), r(), 0 if op[:2] == "lr" else r()) for op in (*lrsc, *AMO_OPS)]
+    words += [encode(op) for op in FIXED_OPS]
     return words
 
 
@@ -626,7 +593,7 @@ def test_translations_disassemble(seed: int) -> None:
     for word in [*words, *(rand_compressed(rng) for _ in range(20))]:
         i: Insn = decode(word)
         ops.add(i.op)
-        code = word.to_bytes(i.size, "little") + enc("ecall").to_bytes(4, "little")
+        code = word.to_bytes(i.size, "little") + encode("ecall").to_bytes(4, "little")
         cpu, mem, kernel = make_guest(code, [0] * 31, b"")
         tr = NativeTranslator(cpu, mem, kernel)
         blk = tr.block(CODE)
@@ -694,7 +661,7 @@ def _hand(words: list[int], regs: dict[int, int] | None = None, data: bytes = b"
                 data.ljust(DATA_BYTES, b"\x5a"))  # fmt: skip
 
 
-EXIT = [*li(17, 93), enc("ecall")]
+EXIT = [*li(17, 93), encode("ecall")]
 
 
 def test_division_corner_cases() -> None:
@@ -710,8 +677,8 @@ def test_division_corner_cases() -> None:
     for op in ops:
         for a in range(1, 1 + len(corner)):
             for b in range(1, 1 + len(corner)):
-                words.append(enc(op, rd, a, b))
-                words.append(enc("sd", 0, 30, rd, 8 * (rd - 11)))
+                words.append(encode(op, rd, a, b))
+                words.append(encode("sd", 0, 30, rd, 8 * (rd - 11)))
                 rd = 11 + (rd - 10) % 19
     pair = _hand([*li(30, DATA), *words, *EXIT], regs)
     assert pair.lockstep() == ("exit", regs[10] & 0xFF)
@@ -721,16 +688,17 @@ def test_shifts_by_large_amounts() -> None:
     amounts = [0, 1, 31, 32, 33, 63, 64, 65, 127, MASK64]
     regs = {1: 0x8123_4567_89AB_CDEF, 2: 0x7FFF_FFFF_8000_0001, 3: MASK64}
     words = []
+    mix = [encode("xor", 21, 21, 20), encode("add", 21, 21, 21)]  # fold x20 into x21
     for k, s in enumerate(amounts):
         regs[4 + k] = s
     for op in ("sll", "srl", "sra", "sllw", "srlw", "sraw"):
         for src in (1, 2, 3):
             for k in range(len(amounts)):
-                words += [enc(op, 20, src, 4 + k), enc("xor", 21, 21, 20), enc("add", 21, 21, 21)]
-    for op in ("slli", "srli", "srai", "slliw", "srliw", "sraiw"):
+                words += [encode(op, 20, src, 4 + k), *mix]
+    for op in SHIFT_OPS:
         for src in (1, 2, 3):
             for s in range(64 if op[-1] == "i" else 32):
-                words += [enc(op, 20, src, imm=s), enc("xor", 21, 21, 20), enc("add", 21, 21, 21)]
+                words += [encode(op, 20, src, imm=s), *mix]
     pair = _hand([*words, *EXIT], regs)
     pair.lockstep()
 
@@ -744,11 +712,11 @@ def test_every_load_store_width() -> None:
             off = page_off + delta
             words += li(31, DATA + off)
             for op in LOAD_OPS:
-                words.append(enc(op, rd, 31, imm=0))
+                words.append(encode(op, rd, 31, imm=0))
                 rd = rd % 28 + 1
             for op in STORE_OPS:
-                words.append(enc(op, 0, 31, rd, 1))
-                words.append(enc("ld", rd, 31, imm=-1))
+                words.append(encode(op, 0, 31, rd, 1))
+                words.append(encode("ld", rd, 31, imm=-1))
                 rd = rd % 28 + 1
     data = bytes((i * 37 + 11) & 0xFF for i in range(DATA_BYTES))
     pair = _hand([*words, *EXIT], data=data)
@@ -760,8 +728,8 @@ def test_every_load_store_width() -> None:
 def test_faults_are_precise() -> None:
     """A load from an unmapped address: SIGSEGV at its pc with instret counting the ones
     before, after a TLB hit on the same block's earlier access."""
-    words = [*li(31, DATA), enc("ld", 5, 31, imm=8), enc("addi", 6, 6, imm=1),
-             *li(31, 0x4000_0000), enc("addi", 7, 7, imm=1), enc("lw", 5, 31, imm=0),
+    words = [*li(31, DATA), encode("ld", 5, 31, imm=8), encode("addi", 6, 6, imm=1),
+             *li(31, 0x4000_0000), encode("addi", 7, 7, imm=1), encode("lw", 5, 31, imm=0),
              *EXIT]  # fmt: skip
     pair = _hand(words)
     kind, (sig, pc, _) = pair.lockstep()  # type: ignore[misc]
@@ -771,33 +739,33 @@ def test_faults_are_precise() -> None:
     kind, _v = pair.run_both()
     assert kind == "signal"
     # an illegal instruction and a fetch fault mid-block
-    for tail in ([0xFFFF_FFFF], [*li(5, 0x5000_0000), enc("jalr", 0, 5, imm=0)],
-                 [enc("csrrw", 5, 6, imm=0xC00)], [enc("ebreak")]):  # fmt: skip
-        pair = _hand([enc("addi", 1, 1, imm=1), *tail, *EXIT])
+    for tail in ([0xFFFF_FFFF], [*li(5, 0x5000_0000), encode("jalr", 0, 5, imm=0)],
+                 [encode("csrrw", 5, 6, imm=0xC00)], [encode("ebreak")]):  # fmt: skip
+        pair = _hand([encode("addi", 1, 1, imm=1), *tail, *EXIT])
         assert pair.lockstep()[0] == "signal"
-        pair = _hand([enc("addi", 1, 1, imm=1), *tail, *EXIT])
+        pair = _hand([encode("addi", 1, 1, imm=1), *tail, *EXIT])
         assert pair.run_both()[0] == "signal"
 
 
 def test_self_modifying_code() -> None:
     """A loop that patches an instruction of its own (already translated) block, then
     ``fence.i``: later iterations run the new instruction."""
-    new = enc("addi", 10, 10, imm=100)
+    new = encode("addi", 10, 10, imm=100)
     p = Prog()
     p.w(*li(31, new), *li(30, CODE), *li(8, 3))
     p.label("top")
-    p.w(enc("addi", 10, 10, imm=1))  # becomes `new` after the first iteration
-    p.w(enc("addi", 11, 11, imm=1))
-    p.w(enc("addi", 8, 8, imm=-1))
+    p.w(encode("addi", 10, 10, imm=1))  # becomes `new` after the first iteration
+    p.w(encode("addi", 11, 11, imm=1))
+    p.w(encode("addi", 8, 8, imm=-1))
     p.branch("beq", 8, 0, "out")
     p.w(0)  # the sw, below: needs the label's offset
-    p.w(enc("fence.i"))
+    p.w(encode("fence.i"))
     p.branch("jal", 0, 0, "top")
     p.label("out")
     p.w(*EXIT)
     code = bytearray(p.code())
     at = p.labels["out"] - 12
-    code[at : at + 4] = enc("sw", 0, 30, 31, p.labels["top"]).to_bytes(4, "little")
+    code[at : at + 4] = encode("sw", 0, 30, 31, p.labels["top"]).to_bytes(4, "little")
     for mode in ("lockstep", "run"):
         pair = Pair(bytes(code), [0] * 31, bytes(DATA_BYTES))
         pair.lockstep() if mode == "lockstep" else pair.run_both()
@@ -811,14 +779,14 @@ def test_store_to_next_instruction_same_block() -> None:
     the first one made its page writable in the softmmu TLB and the block was translated again:
     it must not hit a stale native write-TLB entry."""
     words = [
-        *li(29, enc("addi", 12, 12, imm=7)),  # words 0-1
+        *li(29, encode("addi", 12, 12, imm=7)),  # words 0-1
         *li(28, CODE + 4 * 6),  # words 2-3
-        enc("sw", 0, 28, 29, 0),  # word 4
-        enc("addi", 13, 13, imm=1),  # word 5
-        enc("addi", 12, 12, imm=1),  # word 6: becomes addi 12, 12, 7 before it runs
-        *li(29, enc("addi", 14, 14, imm=9)),  # words 7-8
-        enc("sw", 0, 28, 29, 4 * 4),  # word 9: patches word 10
-        enc("addi", 14, 14, imm=1),  # word 10
+        encode("sw", 0, 28, 29, 0),  # word 4
+        encode("addi", 13, 13, imm=1),  # word 5
+        encode("addi", 12, 12, imm=1),  # word 6: becomes addi 12, 12, 7 before it runs
+        *li(29, encode("addi", 14, 14, imm=9)),  # words 7-8
+        encode("sw", 0, 28, 29, 4 * 4),  # word 9: patches word 10
+        encode("addi", 14, 14, imm=1),  # word 10
         *EXIT,
     ]
     for mode in ("lockstep", "run"):
@@ -833,23 +801,23 @@ def test_atomics() -> None:
     corner = [0, 1, MASK64, INT64_MIN, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0x1_8000_0000]
     regs = {1 + k: v for k, v in enumerate(corner)}
     words = [*li(30, DATA + 0x100)]
-    for name in [n for n in _AMO if n not in ("lr", "sc")]:
-        for w in "wd":
-            for k in range(len(corner)):
-                for j in range(0, len(corner), 3):
-                    words += [enc("sd", 0, 30, 1 + k, 0), enc(f"{name}.{w}", 20, 30, 1 + j),
-                              enc("ld", 21, 30, imm=0), enc("add", 22, 22, 20),
-                              enc("xor", 22, 22, 21)]  # fmt: skip
+    for op in AMO_OPS:  # every AMO, both widths
+        for k in range(len(corner)):
+            for j in range(0, len(corner), 3):
+                words += [encode("sd", 0, 30, 1 + k, 0), encode(op, 20, 30, 1 + j),
+                          encode("ld", 21, 30, imm=0), encode("add", 22, 22, 20),
+                          encode("xor", 22, 22, 21)]  # fmt: skip
     for w in "wd":
-        words += [enc(f"lr.{w}", 20, 30), enc(f"sc.{w}", 21, 30, 3), enc("ld", 22, 30, imm=0),
-                  enc(f"sc.{w}", 23, 30, 4),  # no reservation left: fails
-                  enc(f"lr.{w}", 20, 30), *li(29, DATA + 0x108), enc(f"sc.{w}", 24, 29, 5),
-                  enc(f"sc.{w}", 25, 30, 6)]  # fmt: skip
+        lr, sc = f"lr.{w}", f"sc.{w}"
+        words += [encode(lr, 20, 30), encode(sc, 21, 30, 3), encode("ld", 22, 30, imm=0),
+                  encode(sc, 23, 30, 4),  # no reservation left: fails
+                  encode(lr, 20, 30), *li(29, DATA + 0x108), encode(sc, 24, 29, 5),
+                  encode(sc, 25, 30, 6)]  # fmt: skip
     at = 4 * (len(words) + 5)  # the instruction after the amoswap below: becomes addi x26, x26, 9
-    words += [*li(29, CODE + at), *li(28, enc("addi", 26, 26, imm=9)), enc("amoswap.w", 27, 29, 28),
-              enc("addi", 26, 26, imm=1)]  # fmt: skip
+    words += [*li(29, CODE + at), *li(28, encode("addi", 26, 26, imm=9)),
+              encode("amoswap.w", 27, 29, 28), encode("addi", 26, 26, imm=1)]  # fmt: skip
     assert 4 * (len(words) - 1) == at
-    words += [*li(29, DATA + 0x104), enc("amoadd.d", 20, 29, 1), *EXIT]
+    words += [*li(29, DATA + 0x104), encode("amoadd.d", 20, 29, 1), *EXIT]
     for mode in ("lockstep", "run"):
         pair = _hand(words, regs)
         outcome = pair.lockstep() if mode == "lockstep" else pair.run_both()
@@ -858,7 +826,7 @@ def test_atomics() -> None:
 
 
 def test_ecall_write_and_exit() -> None:
-    words = [*li(17, 64), *li(10, 1), *li(11, DATA), *li(12, 6), enc("ecall"),
+    words = [*li(17, 64), *li(10, 1), *li(11, DATA), *li(12, 6), encode("ecall"),
              *li(10, 42), *EXIT]  # fmt: skip
     pair = _hand(words, data=b"hello\n")
     assert pair.lockstep() == ("exit", 42)
@@ -871,8 +839,8 @@ def test_ecall_write_and_exit() -> None:
 
 def test_budget_and_chaining() -> None:
     """A hot loop chains to itself; ``run(limit)`` stops within one block of the limit."""
-    words = [*li(5, 10000), enc("addi", 6, 6, imm=3), enc("addi", 5, 5, imm=-1),
-             enc("bne", 0, 5, 0, -8), *EXIT]  # fmt: skip
+    words = [*li(5, 10000), encode("addi", 6, 6, imm=3), encode("addi", 5, 5, imm=-1),
+             encode("bne", 0, 5, 0, -8), *EXIT]  # fmt: skip
     pair = _hand(words)
     pair.native.run(5 + 3 * 300)  # the first block has 5 instructions, the loop 3
     assert pair.ncpu.instret == 5 + 3 * 300  # a limit on a block boundary: exactly
@@ -890,7 +858,7 @@ def test_broken_emission_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     from models.xlate import native
 
     monkeypatch.setitem(native._ALU3, "sub", "add")
-    words = [*li(1, 5), *li(2, 3), enc("sub", 3, 1, 2), *EXIT]
+    words = [*li(1, 5), *li(2, 3), encode("sub", 3, 1, 2), *EXIT]
     pair = _hand(words)
     with pytest.raises(AssertionError, match="x3"):
         pair.lockstep()

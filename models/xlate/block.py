@@ -322,8 +322,7 @@ class BlockTranslator:
         if vpn < 0:
             self.blocks.clear()
             self.by_page.clear()
-            for p in list(self.mem.code_pages):
-                self.mem.code_pages.discard(p)
+            self.mem.code_pages.clear()
             return
         for pc in self.by_page.pop(vpn, ()):
             self.blocks.pop(pc, None)

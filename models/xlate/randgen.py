@@ -28,10 +28,10 @@ from .elf import Image, Segment
 from .isa import COUNTERS, LOADS, STORES, IllegalInstruction, Insn, decode
 
 __all__ = [
-    "ALU_OPS", "AMO_OPS", "DATA_BASE", "DATA_BYTES", "IMM_OPS", "REG_NAMES", "STDIN",
-    "TEXT_BASE", "Ins", "Program", "Unit", "assemble", "compress", "disasm", "encode",
-    "expected_insn", "format_insn", "generate", "listing", "random_program", "reproducer",
-    "shrink",
+    "ALU_OPS", "AMO_OPS", "BRANCH_OPS", "CSR_OPS", "DATA_BASE", "DATA_BYTES", "IMM_OPS",
+    "LOAD_OPS", "REG_NAMES", "SHIFT_OPS", "STDIN", "STORE_OPS", "TEXT_BASE", "Ins", "Program",
+    "Unit", "assemble", "compress", "disasm", "encode", "expected_insn", "format_insn",
+    "generate", "listing", "random_program", "reproducer", "shrink",
 ]  # fmt: skip
 
 TEXT_BASE = 0x10000
@@ -90,6 +90,11 @@ _AMO5 = {"lr": 0x02, "sc": 0x03, "amoswap": 0x01, "amoadd": 0x00, "amoxor": 0x04
 ALU_OPS = tuple(_R)
 IMM_OPS = ("addi", "slti", "sltiu", "xori", "ori", "andi", "addiw", *_SHIFT)
 AMO_OPS = tuple(f"{n}.{w}" for n in _AMO5 if n not in ("lr", "sc") for w in "wd")
+SHIFT_OPS = tuple(_SHIFT)
+LOAD_OPS = tuple(op for op, (opc, _) in _I.items() if opc == 0x03)
+STORE_OPS = tuple(_S)
+BRANCH_OPS = tuple(_B)
+CSR_OPS = tuple(_CSR)
 
 
 def _fits(v: int, bits: int) -> bool:
