@@ -79,6 +79,15 @@ def test_cli_gives_the_guest_stdout_stdin_and_status(
     assert (r.stdout, r.returncode, r.stderr) == (b"got 3: abc\n", 7, b"")
 
 
+def _first_load(raw: bytes) -> int:
+    """File offset of the first PT_LOAD program header."""
+    phoff, phentsize = int.from_bytes(raw[32:40], "little"), int.from_bytes(raw[54:56], "little")
+    i = phoff
+    while int.from_bytes(raw[i : i + 4], "little") != 1:
+        i += phentsize
+    return i
+
+
 def _patched(src: Path, dst: Path, offset: int, data: bytes) -> Path:
     raw = bytearray(src.read_bytes())
     raw[offset : offset + len(data)] = data
@@ -95,6 +104,15 @@ def test_bad_executables_are_one_line_exit_2(hello: Path, tmp_path: Path) -> Non
         "float ABI": (_patched(hello, tmp_path / "c", 48, b"\x05"), "e_flags"),
         "dynamic": (_patched(hello, tmp_path / "d", 16, b"\x03"), "e_type"),
         "truncated": (tmp_path / "e", "truncated"),
+        "kernel address": (
+            _patched(
+                hello,
+                tmp_path / "f",
+                _first_load(raw) + 16,
+                (0xFFFF_8000_0000_0000).to_bytes(8, "little"),
+            ),
+            "user range",
+        ),
         "missing": (tmp_path / "nothing-here", "cannot read"),
     }
     (tmp_path / "e").write_bytes(raw[: len(raw) // 3])
@@ -187,3 +205,18 @@ def test_an_instruction_budget_stops_the_guest(faulting: Path, tier: str) -> Non
     assert m.run() == 139
     r = vmassist("xlate", "run", str(faulting), "--tier", tier, "--max-insns", "500")
     assert r.returncode == 124 and b"--max-insns" in r.stderr
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_guest_that_outgrows_the_vm_ram_is_faulted(cc: str, tmp_path: Path, tier: str) -> None:
+    elf = compile_c(cc, tmp_path, "hog", r"""
+void _start(void) {
+    char *p = (char *)sys3(214, 0, 0, 0);
+    sys3(214, (long)p + (8 << 20), 0, 0);
+    for (long i = 0; i < (8 << 20); i += 4096) p[i] = 1;    /* 8 MiB of heap, touched */
+    sys3(93, 0, 0, 0);
+}
+""")  # fmt: skip
+    m = Machine(elf, tier=tier, ram_bytes=4 << 20)
+    assert m.run() == 139 and m.signal is not None and "used up" in str(m.signal)
+    assert Machine(elf, tier=tier, ram_bytes=16 << 20).run() == 0

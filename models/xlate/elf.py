@@ -15,6 +15,9 @@ from .memory import PAGE_BYTES, AddressSpace
 
 __all__ = ["Image", "load_elf", "read_elf"]
 
+USER_LOW, USER_HIGH = 0x1000, 0x3F_0000_0000
+"""Where a program's segments may lie: below the stack, inside both Sv39's and x86-64's lower
+half, above the zero page."""
 EM_RISCV = 243
 EF_RISCV_FLOAT_ABI = 0x6
 _PF_X, _PF_W, _PF_R = 1, 2, 4
@@ -117,6 +120,13 @@ def read_elf(path: str | os.PathLike[str]) -> Image:
                 )
             if h["p_filesz"] > h["p_memsz"]:
                 raise UserError(name, "p_filesz > p_memsz", f"program header {i}")
+            if not USER_LOW <= h["p_vaddr"] <= h["p_vaddr"] + h["p_memsz"] <= USER_HIGH:
+                raise UserError(
+                    name,
+                    f"segment [{h['p_vaddr']:#x}, {h['p_vaddr'] + h['p_memsz']:#x}) is outside "
+                    f"the guest's user range [{USER_LOW:#x}, {USER_HIGH:#x})",
+                    f"program header {i}",
+                )
             if h["p_offset"] <= phoff < h["p_offset"] + h["p_filesz"]:
                 phoff_vaddr = h["p_vaddr"] + phoff - h["p_offset"]
             f = h["p_flags"]
@@ -161,6 +171,9 @@ def load_elf(mem: AddressSpace, image: Image) -> None:
             prev.x |= s.x
             start = prev.end
         if end > start:
-            mem.add_area(start, end, r=s.r, w=s.w, x=s.x, name=f"segment {i}")
+            try:
+                mem.add_area(start, end, r=s.r, w=s.w, x=s.x, name=f"segment {i}")
+            except ValueError as e:  # two segments overlapping beyond a shared page
+                raise UserError(image.path, str(e), f"PT_LOAD segment {i}") from None
     for s in image.segments:  # after the areas, so a shared page is mapped with both rights
         mem.poke(s.vaddr, s.data)

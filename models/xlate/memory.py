@@ -152,16 +152,17 @@ class AddressSpace:
                 return a
         return None
 
-    def _frame(self) -> int:
+    def _frame(self, addr: int, kind: AccessKind) -> int:
         gpa = self._next_frame
-        if gpa + PAGE_BYTES > self.ram_bytes:
-            raise MemoryError(f"guest RAM ({self.ram_bytes >> 20} MiB) exhausted")
+        if gpa + PAGE_BYTES > self.ram_bytes:  # Linux would kill the process; we fault it
+            raise SegFault(addr, kind, f"the VM's {self.ram_bytes >> 20} MiB of RAM are used up")
         self._next_frame += PAGE_BYTES
         return gpa
 
-    def _map_page(self, vpn: int, area: Area) -> None:
+    def _map_page(self, vpn: int, area: Area, kind: AccessKind) -> None:
         self.guest.map(
-            vpn << PAGE_SHIFT, self._frame(), PageSize.SIZE_4K, writable=area.w, user=True,
+            vpn << PAGE_SHIFT, self._frame(vpn << PAGE_SHIFT, kind), PageSize.SIZE_4K,
+            writable=area.w, user=True,
             nx=not area.x,
         )  # fmt: skip
 
@@ -185,7 +186,7 @@ class AddressSpace:
         self.trace.append((vpn << PAGE_SHIFT, kind))
         t = ref_translate(self.tables, self.gcr3, self.eptp, addr, kind, True, set_ad=True)
         if t.fault == Fault.GUEST_PF:  # demand paging: the guest kernel maps a frame
-            self._map_page(vpn, area)
+            self._map_page(vpn, area, kind)
             t = ref_translate(self.tables, self.gcr3, self.eptp, addr, kind, True, set_ad=True)
         if not t.ok:
             raise AssertionError(f"the VM's tables refuse {kind.name} at {addr:#x}: {t.fault}")
