@@ -13,7 +13,6 @@ from typing import NamedTuple
 __all__ = [
     "Insn",
     "decode",
-    "insn_length",
     "IllegalInstruction",
     "MASK64",
     "sext",
@@ -73,11 +72,6 @@ def sext(value: int, bits: int) -> int:
     """``value``'s low ``bits`` bits as a signed integer."""
     value &= (1 << bits) - 1
     return value - (1 << bits) if value >> (bits - 1) else value
-
-
-def insn_length(low16: int) -> int:
-    """Length in bytes of the instruction whose first halfword is ``low16``."""
-    return 4 if low16 & 3 == 3 else 2
 
 
 def _bits(w: int, hi: int, lo: int) -> int:

@@ -65,9 +65,6 @@ class Cpu:
         an assumed 1 GHz. Identical in every tier, so runs are reproducible."""
         return self.instret // 100 if which == "time" else self.instret
 
-    def snapshot(self) -> tuple[int, tuple[int, ...]]:
-        return self.pc, tuple(self.x)
-
 
 @dataclass
 class Linux:

@@ -210,11 +210,6 @@ class AddressSpace:
         self.code_pages.add(vpn)
         self.tlb_w.pop(vpn, None)
 
-    def flush_tlb(self) -> None:
-        self.tlb_r.clear()
-        self.tlb_w.clear()
-        self.tlb_x.clear()
-
     # ---- accesses (the slow paths, and the interpreter's only path) ----------------------------
 
     def load(self, addr: int, size: int, signed: bool = False) -> int:
