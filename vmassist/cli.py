@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import signal
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
@@ -265,9 +266,6 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--waves", action="store_true", help="dump an FST waveform")
 
 
-_SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 7: "SIGBUS", 11: "SIGSEGV"}
-
-
 def _cmd_xlate_run(args: argparse.Namespace) -> int:
     import time
 
@@ -307,7 +305,7 @@ def _cmd_xlate_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if m.signal is not None:
-        name = _SIGNALS.get(m.signal.signal, f"signal {m.signal.signal}")
+        name = signal.Signals(m.signal.signal).name
         print(f"vmassist: {args.program}: guest killed by {name}: {m.signal}", file=sys.stderr)
     if status is None:
         print(

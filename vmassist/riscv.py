@@ -240,8 +240,10 @@ def run_qemu(elf: Path, args: Sequence[str] = (), timeout: float = 60) -> tuple[
     Returns
     -------
     tuple of (bytes, int)
-        Its stdout, and its exit status (negative: the signal that killed it, as qemu passes on
-        the guest's fatal signal). Its stderr (and qemu's messages) go to ours.
+        Its stdout, and its exit status as a shell reports it: ``128 + N`` when the guest died
+        of signal N (qemu passes the guest's fatal signal on), as ``vmassist xlate run`` and
+        :class:`~models.xlate.machine.Machine` report it. Its stderr (and qemu's messages) go to
+        ours.
 
     Raises
     ------
@@ -255,4 +257,5 @@ def run_qemu(elf: Path, args: Sequence[str] = (), timeout: float = 60) -> tuple[
         stdout=subprocess.PIPE,
         timeout=timeout,
     )
-    return result.stdout, result.returncode
+    status = result.returncode
+    return result.stdout, status if status >= 0 else 128 - status

@@ -106,16 +106,11 @@ def run_unicorn(image: Image, args: tuple[str, ...]) -> tuple[bytes, int]:
     return bytes(out), status[0] if status else -1
 
 
-def run_qemu(elf: Path, args: tuple[str, ...]) -> tuple[bytes, int]:
-    out, status = riscv.run_qemu(elf, args)
-    return out, status if status >= 0 else 128 - status
-
-
 def measure(name: str) -> dict[str, object]:
     elf = riscv.build(name)
     image = read_elf(elf)
     small, big = (), (str(SCALE),)
-    want_small, want_big = run_qemu(elf, small), run_qemu(elf, big)
+    want_small, want_big = riscv.run_qemu(elf, small), riscv.run_qemu(elf, big)
     row: dict[str, object] = {"program": name}
     secs, (out, status, n_small) = _best(lambda: run_tier(elf, small, "interp"))
     assert (out, status) == want_small, f"{name}: interp differs from qemu"
@@ -128,7 +123,7 @@ def measure(name: str) -> dict[str, object]:
     secs, result = _best(lambda: run_unicorn(image, big))
     assert result == want_big, f"{name}: Unicorn differs from qemu"
     row["unicorn"] = n_big / secs / 1e6
-    secs, result = _best(lambda: run_qemu(elf, big))
+    secs, result = _best(lambda: riscv.run_qemu(elf, big))
     row["qemu"] = n_big / secs / 1e6
     row["instructions"] = {"interp": n_small, "others": n_big}
     return row
