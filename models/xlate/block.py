@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from vmassist.formats.mmu import AccessKind
 
-from .interp import execute
+from .interp import divs, divuw, divw, execute, rems, remuw, remw
 from .isa import (
     BRANCHES,
     COUNTERS,
@@ -45,44 +45,6 @@ _PAGE = ~(PAGE_BYTES - 1)
 _SIGN = 1 << 63
 
 
-def _divs(a: int, b: int) -> int:
-    if b == 0:
-        return MASK64
-    a, b = (a ^ _SIGN) - _SIGN, (b ^ _SIGN) - _SIGN
-    q = abs(a) // abs(b)
-    return (-q if (a < 0) != (b < 0) else q) & MASK64
-
-
-def _rems(a: int, b: int) -> int:
-    if b == 0:
-        return a
-    a, b = (a ^ _SIGN) - _SIGN, (b ^ _SIGN) - _SIGN
-    r = abs(a) % abs(b)
-    return (-r if a < 0 else r) & MASK64
-
-
-def _w(v: int) -> int:
-    return (((v & 0xFFFF_FFFF) ^ 0x8000_0000) - 0x8000_0000) & MASK64
-
-
-def _divw(a: int, b: int) -> int:
-    return _w(_divs(_w(a), _w(b)))
-
-
-def _remw(a: int, b: int) -> int:
-    return _w(_rems(_w(a), _w(b)))
-
-
-def _divuw(a: int, b: int) -> int:
-    b &= 0xFFFF_FFFF
-    return _w((a & 0xFFFF_FFFF) // b) if b else MASK64
-
-
-def _remuw(a: int, b: int) -> int:
-    b &= 0xFFFF_FFFF
-    return _w((a & 0xFFFF_FFFF) % b) if b else _w(a)
-
-
 _S32 = "((({} & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)"
 _W = "(((({}) & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000 & M)"
 _SGN = "(({} ^ S) - S)"
@@ -96,13 +58,13 @@ _EXPR = {
     "mulh": "(" + _SGN.format("{a}") + " * " + _SGN.format("{b}") + " >> 64) & M",
     "mulhsu": "(" + _SGN.format("{a}") + " * {b} >> 64) & M",
     "mulhu": "({a} * {b}) >> 64",
-    "div": "_divs({a}, {b})", "divu": "({a} // {b} if {b} else M)",
-    "rem": "_rems({a}, {b})", "remu": "({a} % {b} if {b} else {a})",
+    "div": "divs({a}, {b})", "divu": "({a} // {b} if {b} else M)",
+    "rem": "rems({a}, {b})", "remu": "({a} % {b} if {b} else {a})",
     "addw": _W.format("{a} + {b}"), "subw": _W.format("{a} - {b}"),
     "sllw": _W.format("{a} << ({b} & 31)"), "srlw": _W.format("({a} & 0xFFFFFFFF) >> ({b} & 31)"),
     "sraw": _W.format(_S32.format("{a}") + " >> ({b} & 31)"), "mulw": _W.format("{a} * {b}"),
-    "divw": "_divw({a}, {b})", "divuw": "_divuw({a}, {b})", "remw": "_remw({a}, {b})",
-    "remuw": "_remuw({a}, {b})",
+    "divw": "divw({a}, {b})", "divuw": "divuw({a}, {b})", "remw": "remw({a}, {b})",
+    "remuw": "remuw({a}, {b})",
 }  # fmt: skip
 _IMM = {"addi": "add", "slti": "slt", "sltiu": "sltu", "xori": "xor", "ori": "or",
         "andi": "and", "slli": "sll", "srli": "srl", "srai": "sra", "addiw": "addw",
@@ -115,8 +77,8 @@ _SIZE_MASK = {1: "0xFF", 2: "0xFFFF", 4: "0xFFFFFFFF", 8: "M"}
 _SIGNBIT = {1: "0x80", 2: "0x8000", 4: "0x80000000"}
 
 _NAMESPACE: dict[str, object] = {
-    "M": MASK64, "S": _SIGN, "_divs": _divs, "_rems": _rems, "_divw": _divw, "_remw": _remw,
-    "_divuw": _divuw, "_remuw": _remuw, "execute": execute, "GuestSignal": GuestSignal,
+    "M": MASK64, "S": _SIGN, "divs": divs, "rems": rems, "divw": divw, "remw": remw,
+    "divuw": divuw, "remuw": remuw, "execute": execute, "GuestSignal": GuestSignal,
     "SIGILL": SIGILL, "SIGTRAP": SIGTRAP,
     "UB": struct.Struct("<B").unpack_from, "UH": struct.Struct("<H").unpack_from,
     "UI": struct.Struct("<I").unpack_from, "UQ": struct.Struct("<Q").unpack_from,

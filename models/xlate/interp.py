@@ -9,7 +9,7 @@ from .isa import COUNTERS, ENDS_BLOCK, LOADS, MASK64, STORES, IllegalInstruction
 from .linux import SIGBUS, SIGILL, SIGSEGV, SIGTRAP, Cpu, GuestSignal, Linux
 from .memory import AddressSpace, SegFault
 
-__all__ = ["Interpreter", "execute"]
+__all__ = ["Interpreter", "execute", "divs", "rems", "divw", "remw", "divuw", "remuw"]
 
 _SIGN = 1 << 63
 
@@ -24,19 +24,44 @@ def _w(v: int) -> int:
     return v | 0xFFFF_FFFF_0000_0000 if v & 0x8000_0000 else v
 
 
-def _div(a: int, b: int) -> int:
-    """Signed division rounding toward zero, RISC-V corner cases included (operands signed)."""
+# Division, shared with the block tier (which calls these from its generated code): operands
+# and results are unsigned 64-bit patterns. Signed division rounds toward zero; by zero it gives
+# all ones (the remainder: the dividend); the overflow INT_MIN / -1 needs no case of its own,
+# as the quotient 2**63 masked to 64 bits is INT_MIN again (and the remainder is 0).
+
+
+def divs(a: int, b: int) -> int:
     if b == 0:
-        return -1
+        return MASK64
+    a, b = _s(a), _s(b)
     q = abs(a) // abs(b)
-    return -q if (a < 0) != (b < 0) else q
+    return (-q if (a < 0) != (b < 0) else q) & MASK64
 
 
-def _rem(a: int, b: int) -> int:
+def rems(a: int, b: int) -> int:
     if b == 0:
         return a
+    a, b = _s(a), _s(b)
     r = abs(a) % abs(b)
-    return -r if a < 0 else r
+    return (-r if a < 0 else r) & MASK64
+
+
+def divw(a: int, b: int) -> int:
+    return _w(divs(_w(a), _w(b)))
+
+
+def remw(a: int, b: int) -> int:
+    return _w(rems(_w(a), _w(b)))
+
+
+def divuw(a: int, b: int) -> int:
+    b &= 0xFFFF_FFFF
+    return _w((a & 0xFFFF_FFFF) // b) if b else MASK64
+
+
+def remuw(a: int, b: int) -> int:
+    b &= 0xFFFF_FFFF
+    return _w((a & 0xFFFF_FFFF) % b) if b else _w(a)
 
 
 _ALU = {
@@ -49,9 +74,7 @@ _ALU = {
     "mulh": lambda a, b: (_s(a) * _s(b)) >> 64,
     "mulhsu": lambda a, b: (_s(a) * b) >> 64,
     "mulhu": lambda a, b: (a * b) >> 64,
-    "div": lambda a, b: _div(_s(a), _s(b)) if not (a == _SIGN and b == MASK64) else a,
-    "divu": lambda a, b: a // b if b else MASK64,
-    "rem": lambda a, b: _rem(_s(a), _s(b)) if not (a == _SIGN and b == MASK64) else 0,
+    "div": divs, "divu": lambda a, b: a // b if b else MASK64, "rem": rems,
     "remu": lambda a, b: a % b if b else a,
 }  # fmt: skip
 _IMM = {"addi": "add", "slti": "slt", "sltiu": "sltu", "xori": "xor", "ori": "or",
@@ -67,12 +90,7 @@ _ALUW = {
     "addw": lambda a, b: a + b, "subw": lambda a, b: a - b,
     "sllw": lambda a, b: a << (b & 31), "srlw": lambda a, b: (a & 0xFFFF_FFFF) >> (b & 31),
     "sraw": lambda a, b: _s32(a) >> (b & 31), "mulw": lambda a, b: a * b,
-    "divw": lambda a, b: _div(_s32(a), _s32(b)) if _s32(b) != -1 or _s32(a) != -(1 << 31)
-    else a,
-    "divuw": lambda a, b: (a & 0xFFFF_FFFF) // (b & 0xFFFF_FFFF) if b & 0xFFFF_FFFF else MASK64,
-    "remw": lambda a, b: _rem(_s32(a), _s32(b)) if _s32(b) != -1 or _s32(a) != -(1 << 31)
-    else 0,
-    "remuw": lambda a, b: (a & 0xFFFF_FFFF) % (b & 0xFFFF_FFFF) if b & 0xFFFF_FFFF else a,
+    "divw": divw, "divuw": divuw, "remw": remw, "remuw": remuw,
 }  # fmt: skip
 _IMMW = {"addiw": "addw", "slliw": "sllw", "srliw": "srlw", "sraiw": "sraw"}
 
