@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import mmap
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from models.vmm.memory import PAGE_BYTES, SparseMemory
@@ -249,38 +249,33 @@ class AddressSpace:
             return low
         return low | self.fetch(addr + 2) << 16 & 0xFFFF_0000
 
+    def _spans(self, addr: int, n: int, kind: AccessKind) -> Iterator[tuple[int, int, int]]:
+        """``(offset in ram, offset from addr, length)`` of each page's piece of
+        ``[addr, addr + n)``, translated for ``kind``."""
+        tlb = self.tlb_w if kind == AccessKind.WRITE else self.tlb_r
+        i = 0
+        while i < n:
+            chunk = min(n - i, PAGE_BYTES - (addr & _OFF))
+            page = tlb.get(addr >> PAGE_SHIFT)
+            yield self.translate(addr, kind) if page is None else page | (addr & _OFF), i, chunk
+            addr += chunk
+            i += chunk
+
+    def _copy_in(self, addr: int, data: bytes, kind: AccessKind) -> None:
+        for o, i, chunk in self._spans(addr, len(data), kind):
+            self.ram[o : o + chunk] = data[i : i + chunk]
+
     def read_bytes(self, addr: int, n: int) -> bytes:
         """``n`` guest bytes from ``addr`` (syscall buffers)."""
-        out = bytearray()
-        while n > 0:
-            chunk = min(n, PAGE_BYTES - (addr & _OFF))
-            page = self.tlb_r.get(addr >> PAGE_SHIFT)
-            o = self.translate(addr, AccessKind.READ) if page is None else page | (addr & _OFF)
-            out += self.ram[o : o + chunk]
-            addr += chunk
-            n -= chunk
-        return bytes(out)
+        return b"".join(
+            self.ram[o : o + chunk] for o, _, chunk in self._spans(addr, n, AccessKind.READ)
+        )
 
     def write_bytes(self, addr: int, data: bytes) -> None:
         """Store ``data`` at ``addr`` (loader, syscalls), through the store path."""
-        i = 0
-        while i < len(data):
-            chunk = min(len(data) - i, PAGE_BYTES - (addr & _OFF))
-            vpn = addr >> PAGE_SHIFT
-            page = self.tlb_w.get(vpn)
-            o = self.translate(addr, AccessKind.WRITE) if page is None else page | (addr & _OFF)
-            self.ram[o : o + chunk] = data[i : i + chunk]
-            addr += chunk
-            i += chunk
+        self._copy_in(addr, data, AccessKind.WRITE)
 
     def poke(self, addr: int, data: bytes) -> None:
         """Store ``data`` at ``addr`` whatever the area's write permission (the loader filling
         read-only text): through the tables' read translation, which every area allows."""
-        i = 0
-        while i < len(data):
-            chunk = min(len(data) - i, PAGE_BYTES - (addr & _OFF))
-            page = self.tlb_r.get(addr >> PAGE_SHIFT)
-            o = self.translate(addr, AccessKind.READ) if page is None else page | (addr & _OFF)
-            self.ram[o : o + chunk] = data[i : i + chunk]
-            addr += chunk
-            i += chunk
+        self._copy_in(addr, data, AccessKind.READ)
