@@ -52,7 +52,7 @@ from .randgen import REG_NAMES, format_insn
 if TYPE_CHECKING:
     from .machine import Machine
 
-__all__ = ["LockstepMismatch", "LockstepResult", "check", "check_random"]
+__all__ = ["LockstepMismatch", "LockstepResult", "Peek", "UnicornMirror", "check", "check_random"]
 
 _ZERO_PAGE = bytes(PAGE_BYTES)
 _SYS_READ = 63
@@ -172,7 +172,7 @@ def _counter_read(i: Insn | None) -> bool:
             and i.op not in ("csrrw", "csrrwi") and i.rs1 == 0)  # fmt: skip
 
 
-class _Peek:
+class Peek:
     """Reads our guest memory without side effects (no demand paging, no trace, no A/D bits):
     the pure reference walk of the guest tables, cached per page (pages are never unmapped)."""
 
@@ -207,10 +207,17 @@ class _Peek:
         return bytes(out)
 
 
-class _Unicorn:
-    """The Unicorn mirror of a guest address space and CPU."""
+class UnicornMirror:
+    """The Unicorn mirror of a guest address space and CPU.
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    hooks : bool
+        Record writes (with an undo log) and stop at exceptions, as the lockstep checker needs.
+        Without, Unicorn runs at full speed (the benchmark adds its own ``ecall`` hook).
+    """
+
+    def __init__(self, hooks: bool = True) -> None:
         import unicorn
         from unicorn import riscv_const as rc
 
@@ -235,8 +242,9 @@ class _Unicorn:
         self.writes: list[tuple[int, int]] = []
         self.undo: list[tuple[int, bytes]] = []
         self.intr: list[int] = []
-        self.uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, self._on_write)
-        self.uc.hook_add(unicorn.UC_HOOK_INTR, self._on_intr)
+        if hooks:
+            self.uc.hook_add(unicorn.UC_HOOK_MEM_WRITE, self._on_write)
+            self.uc.hook_add(unicorn.UC_HOOK_INTR, self._on_intr)
 
     def _on_write(self, uc: Any, access: int, addr: int, size: int, value: int, data: Any
                   ) -> None:  # fmt: skip
@@ -280,6 +288,21 @@ class _Unicorn:
         prot = (u.UC_PROT_READ if r else 0) | (u.UC_PROT_WRITE if w else 0) | (
             u.UC_PROT_EXEC if x else 0)  # fmt: skip
         self.uc.mem_map(start, end - start, prot)
+
+    def sync(self, peek: Peek, copy: bool = False) -> None:
+        """Map in Unicorn what the guest's areas cover (they grow with brk); with ``copy``, copy
+        every page the guest has touched."""
+        mem = peek.mem
+        for a in mem.areas:
+            done = self.mapped.get(a.start, a.start)
+            if a.end <= done:
+                continue
+            self.map(done, a.end, a.r, a.w, a.x)
+            self.mapped[a.start] = a.end
+        for page in sorted(peek.mapped()) if copy else ():
+            off = peek.page(page // PAGE_BYTES)
+            if off is not None and mem.area(page) is not None:
+                self.uc.mem_write(page, bytes(mem.ram[off : off + PAGE_BYTES]))
 
     def regs(self) -> list[int]:
         """``x1..x31`` then ``pc``."""
@@ -333,27 +356,13 @@ class _Lockstep:
         self.m = machine
         self.cpu, self.mem, self.kernel = machine.cpu, machine.mem, machine.kernel
         self.engine = machine.engine
-        self.peek = _Peek(self.mem)
-        self.u = _Unicorn()
+        self.peek = Peek(self.mem)
+        self.u = UnicornMirror()
         self.res = LockstepResult()
-        self._sync_areas(copy=True)
+        self.u.sync(self.peek, copy=True)
         self.u.set_regs(self.cpu.x, self.cpu.pc)
 
     # ---- memory --------------------------------------------------------------------------------
-
-    def _sync_areas(self, copy: bool = False) -> None:
-        """Map in Unicorn what our areas cover (they grow with brk); with ``copy``, copy every
-        page our guest has touched."""
-        for a in self.mem.areas:
-            done = self.u.mapped.get(a.start, a.start)
-            if a.end <= done:
-                continue
-            self.u.map(done, a.end, a.r, a.w, a.x)
-            self.u.mapped[a.start] = a.end
-        for page in sorted(self.peek.mapped()) if copy else ():
-            off = self.peek.page(page // PAGE_BYTES)
-            if off is not None and self.mem.area(page) is not None:
-                self.u.uc.mem_write(page, bytes(self.mem.ram[off : off + PAGE_BYTES]))
 
     @staticmethod
     def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -450,7 +459,7 @@ class _Lockstep:
         while (max_blocks is None or res.blocks < max_blocks) and (
             end is None or cpu.instret < end
         ):
-            self._sync_areas()
+            self.u.sync(self.peek)
             start = _Start.of(cpu)
             ctx = u.uc.context_save()
             u.writes.clear()

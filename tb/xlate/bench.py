@@ -49,41 +49,35 @@ def run_tier(elf: Path, args: tuple[str, ...], tier: str) -> tuple[bytes, int, i
 
 def run_unicorn(image: Image, args: tuple[str, ...]) -> tuple[bytes, int]:
     """Run the program on Unicorn with nothing hooked but ``ecall`` (the same Linux serves the
-    system calls): Unicorn at its full speed. Memory is the guest's start-up image."""
-    from unicorn import UC_ARCH_RISCV, UC_HOOK_INTR, UC_MODE_RISCV64, UC_PROT_ALL, Uc
-    from unicorn import riscv_const as rc
+    system calls): Unicorn at its full speed. Memory is the guest's start-up image, mirrored as
+    the lockstep checker mirrors it."""
+    from unicorn import UC_HOOK_INTR, Uc
+
+    from models.xlate.lockstep import Peek, UnicornMirror
 
     mem = AddressSpace()
     out = bytearray()
     kernel = Linux(stdout=out.extend)
     cpu = kernel.start(mem, image, [image.path, *args])
-    uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
-    for area in mem.areas:
-        if area.end > area.start:
-            uc.mem_map(area.start, area.end - area.start, UC_PROT_ALL)
-    for gva, _, _ in mem.guest.mappings():
-        uc.mem_write(gva, mem.read_bytes(gva, 4096))
-    regs = [getattr(rc, f"UC_RISCV_REG_X{i}") for i in range(32)]
-    for i in range(1, 32):
-        uc.reg_write(regs[i], cpu.x[i])
-    heap = next(a for a in mem.areas if a.name == "heap")
-    mapped_to = heap.end
+    u, peek = UnicornMirror(hooks=False), Peek(mem)
+    u.sync(peek, copy=True)
+    u.set_regs(cpu.x, cpu.pc)
+    regs = u.xregs
     status: list[int] = []
 
     class _UcMemory:  # what Linux's syscalls touch, in Unicorn's memory
         def read_bytes(self, addr: int, n: int) -> bytes:
-            return bytes(uc.mem_read(addr, n))
+            return bytes(u.uc.mem_read(addr, n))
 
         def write_bytes(self, addr: int, data: bytes) -> None:
-            uc.mem_write(addr, data)
+            u.uc.mem_write(addr, data)
 
         def load(self, addr: int, size: int, signed: bool = False) -> int:
-            return int.from_bytes(uc.mem_read(addr, size), "little", signed=signed)
+            return int.from_bytes(u.uc.mem_read(addr, size), "little", signed=signed)
 
     ucmem = _UcMemory()
 
     def ecall(uc: Uc, intno: int, _: object) -> None:
-        nonlocal mapped_to
         if intno != 8:
             status.append(128 + 11)
             uc.emu_stop()
@@ -96,13 +90,11 @@ def run_unicorn(image: Image, args: tuple[str, ...]) -> tuple[bytes, int]:
             status.append(e.status)
             uc.emu_stop()
             return
-        if heap.end > mapped_to:
-            uc.mem_map(mapped_to, heap.end - mapped_to, UC_PROT_ALL)
-            mapped_to = heap.end
+        u.sync(peek)  # brk may have grown the heap
         uc.reg_write(regs[10], cpu.x[10])
 
-    uc.hook_add(UC_HOOK_INTR, ecall)
-    uc.emu_start(cpu.pc, 0)
+    u.uc.hook_add(UC_HOOK_INTR, ecall)
+    u.uc.emu_start(cpu.pc, 0)
     return bytes(out), status[0] if status else -1
 
 
