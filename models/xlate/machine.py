@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from .elf import Image, read_elf
 from .linux import Cpu, GuestExit, GuestSignal, Linux
@@ -59,7 +59,8 @@ class Machine:
         Its arguments after ``argv[0]`` (the path).
     tier : str
         ``interp``, ``block`` or ``native``.
-    stdin : bytes
+    stdin : bytes or binary file
+        What the guest reads from fd 0.
     stdout, stderr : callable, optional
         Receive the guest's output as it is written (default: collected in :attr:`out`,
         :attr:`err`).
@@ -78,7 +79,7 @@ class Machine:
         argv: Sequence[str] = (),
         *,
         tier: str = "interp",
-        stdin: bytes = b"",
+        stdin: bytes | BinaryIO = b"",
         stdout: Callable[[bytes], object] | None = None,
         stderr: Callable[[bytes], object] | None = None,
         ram_bytes: int = 256 << 20,
