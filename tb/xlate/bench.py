@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+from statistics import geometric_mean
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,13 +122,6 @@ def measure(name: str) -> dict[str, object]:
     return row
 
 
-def _geomean(values: list[float]) -> float:
-    p = 1.0
-    for v in values:
-        p *= v
-    return p ** (1 / len(values))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m tb.xlate.bench", description=__doc__.split("\n\n")[0]
@@ -146,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {r['program']:10s} {n:>10d} " + " ".join(f"{v[c]:8.2f}" for c in cols)
               + f" {v['block'] / v['interp']:8.1f} {v['native'] / v['unicorn']:8.2f}"
               f" {v['native'] / v['qemu']:8.2f}")  # fmt: skip
-    g = {c: _geomean([float(r[c]) for r in rows]) for c in cols}  # type: ignore[arg-type]
+    g = {c: geometric_mean([float(r[c]) for r in rows]) for c in cols}  # type: ignore[arg-type]
     summary = {
         "geomean_mips": g,
         "block_over_interp": g["block"] / g["interp"],
