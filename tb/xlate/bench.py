@@ -16,9 +16,9 @@ import argparse
 import json
 import sys
 import time
-from statistics import geometric_mean
 from collections.abc import Callable
 from pathlib import Path
+from statistics import geometric_mean
 
 from models.xlate.elf import Image, read_elf
 from models.xlate.linux import GuestExit, Linux
